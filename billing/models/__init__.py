@@ -1,0 +1,3 @@
+from .calls import CallRecord, CdrImport, CdrImportError
+
+__all__ = ["CallRecord", "CdrImport", "CdrImportError"]
