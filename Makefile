@@ -46,10 +46,8 @@ format: install ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-messages: install ## Extract and compile translations (needs gettext)
-	$(PY) manage.py makemessages -l zh_Hans -l en --no-obsolete --ignore=.venv --ignore=var
-	$(PY) manage.py makemessages -d djangojs -l zh_Hans -l en --no-obsolete --ignore=.venv --ignore=var --ignore=static/vendor
-	$(PY) manage.py compilemessages --ignore=.venv
+messages: install ## Extract translations and compile them (needs gettext; .mo files are committed)
+	for c in core accounts plans billing; do $(PY) scripts/i18n.py update $$c || exit 1; done
 
 migrations-check: install ## Fail when models changed without a migration
 	$(PY) manage.py makemigrations --check --dry-run
