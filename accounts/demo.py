@@ -115,7 +115,7 @@ def seed(*, stdout) -> None:
                     email, DEMO_PASSWORD, full_name=name, company=company, role=role
                 )
 
-    stdout.write("Demo logins (password: %s):" % DEMO_PASSWORD)
+    stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
     stdout.write("  company owner:   owner@pengcheng.example.cn")
     stdout.write("  company finance: finance@pengcheng.example.cn")
     stdout.write("  company member:  member@pengcheng.example.cn")

@@ -9,6 +9,8 @@ from stdnum.exceptions import (
     InvalidComponent,
     InvalidFormat,
     InvalidLength,
+)
+from stdnum.exceptions import (
     ValidationError as StdnumError,
 )
 
@@ -47,14 +49,18 @@ def normalize_cn_phone(value: str) -> str:
         parsed = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:
         raise ValidationError(
-            _("Enter a valid Chinese mobile or landline number, e.g. 13800138000 "
-              "or 010-12345678."),
+            _(
+                "Enter a valid Chinese mobile or landline number, e.g. 13800138000 "
+                "or 010-12345678."
+            ),
             code="phone",
         ) from None
     if parsed.country_code != 86 or not phonenumbers.is_valid_number(parsed):
         raise ValidationError(
-            _("Enter a valid Chinese mobile or landline number, e.g. 13800138000 "
-              "or 010-12345678."),
+            _(
+                "Enter a valid Chinese mobile or landline number, e.g. 13800138000 "
+                "or 010-12345678."
+            ),
             code="phone",
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

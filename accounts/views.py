@@ -16,7 +16,9 @@ def dashboard(request):
 def licence_download(request, pk: int):
     """Stream a business licence to its company's owner or to agent staff."""
     user = request.user
-    licence = get_object_or_404(BusinessLicence.objects.select_related("company"), pk=pk)
+    licence = get_object_or_404(
+        BusinessLicence.objects.select_related("company"), pk=pk
+    )
     allowed = (
         user.is_superuser
         or (user.is_agent_staff and licence.company.agent_id == user.agent_id)

@@ -145,9 +145,7 @@ class Plan(LocalizedNameMixin, models.Model):
     price = models.DecimalField(
         _("price per term"), validators=[MinValueValidator(Decimal("0"))], **MONEY
     )
-    included_minutes = models.PositiveIntegerField(
-        _("included minutes for the term")
-    )
+    included_minutes = models.PositiveIntegerField(_("included minutes for the term"))
     rate_inbound_peak = models.DecimalField(
         _("inbound peak rate (per minute)"),
         validators=[MinValueValidator(Decimal("0"))],
@@ -420,9 +418,7 @@ class Subscription(models.Model):
         related_name="+",
         verbose_name=_("activated by"),
     )
-    ended_on = models.DateField(
-        _("last day of service"), null=True, blank=True
-    )
+    ended_on = models.DateField(_("last day of service"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("subscription")

@@ -69,7 +69,8 @@ def missing(app: str) -> list[str]:
     return [
         e.msgid
         for e in _po(app)
-        if not e.obsolete and (e.fuzzy or not (e.msgstr or any(e.msgstr_plural.values())))
+        if not e.obsolete
+        and (e.fuzzy or not (e.msgstr or any(e.msgstr_plural.values())))
     ]
 
 

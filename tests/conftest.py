@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import check_stack  # noqa: E402
+import check_stack
 
 
 def pytest_sessionstart(session):

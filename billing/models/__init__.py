@@ -1,3 +1,24 @@
-from .calls import CallRecord, CdrImport, CdrImportError
+from .calls import Band, CallRecord, CallStatus, CdrImport, CdrImportError, Direction
+from .invoices import (
+    CreditNote,
+    DocumentSequence,
+    Invoice,
+    InvoiceEmail,
+    InvoiceLine,
+    Payment,
+)
 
-__all__ = ["CallRecord", "CdrImport", "CdrImportError"]
+__all__ = [
+    "Band",
+    "CallRecord",
+    "CallStatus",
+    "CdrImport",
+    "CdrImportError",
+    "CreditNote",
+    "Direction",
+    "DocumentSequence",
+    "Invoice",
+    "InvoiceEmail",
+    "InvoiceLine",
+    "Payment",
+]

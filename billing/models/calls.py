@@ -164,6 +164,16 @@ class CallRecord(models.Model):
     )
     rated_at = models.DateTimeField(_("rated"), null=True, blank=True)
 
+    # Set when an issued invoice bills this call. A call whose invoice is
+    # issued is frozen: it is never re-rated.
+    invoice = models.ForeignKey(
+        "billing.Invoice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("invoice"),
+    )
     cdr_import = models.ForeignKey(
         CdrImport,
         on_delete=models.SET_NULL,
