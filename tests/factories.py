@@ -59,3 +59,158 @@ class AgentStaffFactory(UserFactory):
     role = ""
     agent = factory.SubFactory(AgentFactory)
     is_staff = True
+
+
+# --- plans and subscriptions (shared by every billing test) -----------------
+
+import datetime as dt  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from plans.models import (  # noqa: E402
+    AnswerNumber,
+    CatalogSettings,
+    Holiday,
+    PhoneNumber,
+    Plan,
+    Subscription,
+    SubscriptionPlanPeriod,
+    SubscriptionServicePeriod,
+    TaxRate,
+    ValueAddedService,
+    VanityGrade,
+)
+
+
+def ensure_catalog_basics() -> CatalogSettings:
+    """Tax rates (9% basic, 6% value-added) and the default peak hours."""
+    TaxRate.objects.get_or_create(category="basic", defaults={"rate": Decimal("0.09")})
+    TaxRate.objects.get_or_create(
+        category="value_added", defaults={"rate": Decimal("0.06")}
+    )
+    settings_row = CatalogSettings.load()
+    if settings_row.extra_answer_number_fee == 0:
+        settings_row.extra_answer_number_fee = Decimal("10.00")
+        settings_row.save(update_fields=["extra_answer_number_fee"])
+    return settings_row
+
+
+class ValueAddedServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ValueAddedService
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"svc-{n}")
+    name_zh = factory.Sequence(lambda n: f"增值业务{n}")
+    name_en = factory.Sequence(lambda n: f"Service {n}")
+    monthly_fee = Decimal("20.00")
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    """A monthly plan: ¥199/month, 1,000 minutes, 0.15/0.10/0.20."""
+
+    class Meta:
+        model = Plan
+        django_get_or_create = ("code",)
+        skip_postgeneration_save = True
+
+    code = factory.Sequence(lambda n: f"plan-{n}")
+    name_zh = factory.Sequence(lambda n: f"套餐{n}")
+    name_en = factory.Sequence(lambda n: f"Plan {n}")
+    term_months = 1
+    price = Decimal("199.00")
+    included_minutes = 1000
+    rate_inbound_peak = Decimal("0.1500")
+    rate_inbound_offpeak = Decimal("0.1000")
+    rate_outbound = Decimal("0.2000")
+    included_answer_numbers = 1
+
+    @factory.post_generation
+    def included_services(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.included_services.set(extracted)
+
+
+class TermPlanFactory(PlanFactory):
+    """「3000元/3年」: ¥3,000 for 36 months, 25,000 minutes at ¥0.12."""
+
+    term_months = 36
+    price = Decimal("3000.00")
+    included_minutes = 25000
+    rate_inbound_peak = Decimal("0.1200")
+    rate_inbound_offpeak = Decimal("0.1200")
+    rate_outbound = Decimal("0.2000")
+
+
+class VanityGradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VanityGrade
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"grade-{n}")
+    name_zh = factory.Sequence(lambda n: f"靓号{n}")
+    name_en = factory.Sequence(lambda n: f"Grade {n}")
+    selection_fee = Decimal("2000.00")
+    min_monthly = Decimal("0")
+    priority = factory.Sequence(lambda n: 100 + n)
+    rules = factory.LazyFunction(list)
+
+
+class PhoneNumberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PhoneNumber
+        django_get_or_create = ("number",)
+
+    number = factory.Sequence(lambda n: f"4008{n % 1_000_000:06d}")
+    carrier = "telecom"
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """An active subscription with one plan period from ``activated_on``.
+
+    Pass ``plan=`` for the plan, ``services=[...]`` for value-added services and
+    ``answer_phones=[...]`` for bound numbers (all from the activation date).
+    """
+
+    class Meta:
+        model = Subscription
+        skip_postgeneration_save = True
+
+    company = factory.SubFactory(CompanyFactory)
+    number = factory.SubFactory(PhoneNumberFactory, status="subscribed")
+    status = Subscription.Status.ACTIVE
+    activated_on = dt.date(2026, 3, 1)
+
+    @factory.post_generation
+    def plan(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        ensure_catalog_basics()
+        SubscriptionPlanPeriod.objects.create(
+            subscription=obj,
+            plan=extracted or PlanFactory(),
+            start_date=obj.activated_on,
+        )
+
+    @factory.post_generation
+    def services(obj, create, extracted, **kwargs):
+        for service in extracted or []:
+            SubscriptionServicePeriod.objects.create(
+                subscription=obj, service=service, start_date=obj.activated_on
+            )
+
+    @factory.post_generation
+    def answer_phones(obj, create, extracted, **kwargs):
+        for phone in extracted or []:
+            AnswerNumber.objects.create(
+                subscription=obj, phone=phone, start_date=obj.activated_on
+            )
+
+
+class HolidayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Holiday
+        django_get_or_create = ("date",)
+
+    date = dt.date(2026, 10, 1)
+    kind = Holiday.Kind.HOLIDAY
+    name = "国庆节"

@@ -1,0 +1,2 @@
+"""Celery tasks of the billing app. autodiscover_tasks() imports this module,
+so every task module is imported here."""
