@@ -7,7 +7,7 @@ Prices are VAT-inclusive CNY. Amounts keep 2 decimals, per-minute rates 4.
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import get_language
@@ -206,7 +206,17 @@ class Carrier(models.TextChoices):
 class CarrierBlock(models.Model):
     """Which carrier runs a block of 400 numbers, e.g. 4008 → China Telecom."""
 
-    prefix = models.CharField(_("prefix"), max_length=10, unique=True)
+    prefix = models.CharField(
+        _("prefix"),
+        max_length=10,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^400[0-9]{0,7}$",
+                _("A block prefix is 3 to 10 digits starting with 400."),
+            )
+        ],
+    )
     carrier = models.CharField(_("carrier"), max_length=16, choices=Carrier.choices)
 
     class Meta:
@@ -269,6 +279,13 @@ class PhoneNumber(models.Model):
         verbose_name=_("vanity grade"),
     )
     grade_reason = models.CharField(_("why this grade"), max_length=200, blank=True)
+    # Copied from the grade (0 for ordinary numbers) so search can filter and
+    # sort by fee on one indexed table; kept in step by the grading services.
+    selection_fee = models.DecimalField(
+        _("selection fee"), default=Decimal("0"), **MONEY
+    )
+    # True when one of the 7 digits after 400 is a 4 (the 无4 search filter).
+    has_four = models.BooleanField(_("has a 4"), default=False)
     status = models.CharField(
         _("status"),
         max_length=16,
@@ -287,6 +304,12 @@ class PhoneNumber(models.Model):
             models.CheckConstraint(
                 condition=Q(number__regex=r"^400[0-9]{7}$"),
                 name="phonenumber_canonical_400",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "selection_fee", "number"],
+                name="phonenumber_status_fee_idx",
             ),
         ]
 
