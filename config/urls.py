@@ -5,6 +5,7 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts import views as account_views
+from config.health import health
 
 admin.site.site_header = _("Hotline400 back office")
 admin.site.site_title = _("Hotline400 back office")
@@ -19,4 +20,5 @@ urlpatterns = [
     path("api/", include("billing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
 ]
