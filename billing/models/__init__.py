@@ -1,3 +1,4 @@
+from .api_keys_company import CompanyApiKey
 from .calls import Band, CallRecord, CallStatus, CdrImport, CdrImportError, Direction
 from .invoices import (
     CreditNote,
@@ -14,6 +15,7 @@ __all__ = [
     "CallStatus",
     "CdrImport",
     "CdrImportError",
+    "CompanyApiKey",
     "CreditNote",
     "Direction",
     "DocumentSequence",
