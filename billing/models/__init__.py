@@ -1,8 +1,11 @@
 from .api_keys_company import CompanyApiKey
 from .calls import Band, CallRecord, CallStatus, CdrImport, CdrImportError, Direction
 from .invoices import (
+    CloseRun,
+    CloseRunItem,
     CreditNote,
     DocumentSequence,
+    FrozenInvoiceError,
     Invoice,
     InvoiceEmail,
     InvoiceLine,
@@ -15,10 +18,13 @@ __all__ = [
     "CallStatus",
     "CdrImport",
     "CdrImportError",
+    "CloseRun",
+    "CloseRunItem",
     "CompanyApiKey",
     "CreditNote",
     "Direction",
     "DocumentSequence",
+    "FrozenInvoiceError",
     "Invoice",
     "InvoiceEmail",
     "InvoiceLine",

@@ -11,10 +11,68 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+# What may still change on an issued invoice: the status moving on to paid or
+# void, and the fields that record a voiding. Everything else is frozen (the
+# model layer below and, on PostgreSQL, a trigger enforce it).
+TRANSITION_FIELDS = frozenset({"status", "voided_at", "void_reason"})
+ALLOWED_TRANSITIONS = {("issued", "paid"), ("issued", "void")}
+
+
+class FrozenInvoiceError(Exception):
+    """An issued invoice (or one of its lines) was about to be changed."""
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        frozen = self.exclude(status="draft")
+        if frozen.exists():
+            if set(kwargs) - TRANSITION_FIELDS:
+                raise FrozenInvoiceError("issued invoices cannot be changed")
+            new = kwargs.get("status")
+            if new is not None and (
+                new not in ("paid", "void") or frozen.exclude(status="issued").exists()
+            ):
+                raise FrozenInvoiceError(f"an issued invoice cannot become {new}")
+        return super().update(**kwargs)
+
+    update.queryset_only = True
+
+    def delete(self):
+        if self.exclude(status="draft").exists():
+            raise FrozenInvoiceError("issued invoices cannot be deleted")
+        return super().delete()
+
+    delete.queryset_only = True
+
+
+class InvoiceLineQuerySet(models.QuerySet):
+    def _refuse_frozen(self, what: str) -> None:
+        if self.exclude(invoice__status="draft").exists():
+            raise FrozenInvoiceError(f"lines of an issued invoice cannot be {what}")
+
+    def update(self, **kwargs):
+        self._refuse_frozen("changed")
+        return super().update(**kwargs)
+
+    update.queryset_only = True
+
+    def delete(self):
+        self._refuse_frozen("deleted")
+        return super().delete()
+
+    delete.queryset_only = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        ids = {o.invoice_id for o in objs}
+        if ids and Invoice.objects.filter(pk__in=ids).exclude(status="draft").exists():
+            raise FrozenInvoiceError("lines cannot be added to an issued invoice")
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class DocumentSequence(models.Model):
@@ -88,10 +146,13 @@ class Invoice(models.Model):
     buyer_email = models.EmailField(_("billing email"), blank=True)
     language = models.CharField(_("language"), max_length=10, blank=True)
 
+    objects = InvoiceQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("invoice")
         verbose_name_plural = _("invoices")
         ordering = ["-period", "company"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "period"], name="invoice_one_per_company_month"
@@ -105,12 +166,51 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number or f"{self.company} {self.period:%Y-%m}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            self._refuse_frozen_change(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
-        return reverse("billing:invoice_detail", kwargs={"pk": self.pk})
+        try:
+            return reverse("billing:invoice_detail", kwargs={"pk": self.pk})
+        except NoReverseMatch:  # the bill pages are not wired (yet)
+            return f"/billing/invoices/{self.pk}/"
+
+    def delete(self, *args, **kwargs):
+        stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True)
+        if any(s != self.Status.DRAFT for s in stored):
+            raise FrozenInvoiceError("issued invoices cannot be deleted")
+        return super().delete(*args, **kwargs)
 
     @property
     def is_frozen(self) -> bool:
         return self.status != self.Status.DRAFT
+
+    def _refuse_frozen_change(self, update_fields) -> None:
+        stored = (
+            Invoice.objects.filter(pk=self.pk)
+            .values("status", *[f.attname for f in self._meta.concrete_fields])
+            .first()
+        )
+        if stored is None or stored["status"] == self.Status.DRAFT:
+            return
+        changed = {
+            f.name
+            for f in self._meta.concrete_fields
+            if getattr(self, f.attname) != stored[f.attname]
+            and (update_fields is None or f.name in update_fields)
+        }
+        if changed - TRANSITION_FIELDS:
+            raise FrozenInvoiceError(
+                "issued invoices cannot be changed: " + ", ".join(sorted(changed))
+            )
+        if "status" in changed and (
+            (stored["status"], self.status) not in ALLOWED_TRANSITIONS
+        ):
+            raise FrozenInvoiceError(
+                f"an invoice cannot go from {stored['status']} to {self.status}"
+            )
 
 
 class InvoiceLine(models.Model):
@@ -158,10 +258,13 @@ class InvoiceLine(models.Model):
     period_start = models.DateField(_("from"), null=True, blank=True)
     period_end = models.DateField(_("until"), null=True, blank=True)
 
+    objects = InvoiceLineQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("invoice line")
         verbose_name_plural = _("invoice lines")
         ordering = ["invoice", "position"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["invoice", "position"], name="invoiceline_position"
@@ -170,6 +273,26 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    def save(self, *args, **kwargs):
+        self._refuse_if_frozen("changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_frozen("deleted")
+        return super().delete(*args, **kwargs)
+
+    def _refuse_if_frozen(self, what: str) -> None:
+        ids = {self.invoice_id}
+        if self.pk is not None:
+            # A line moved to another invoice counts for both.
+            ids |= set(
+                InvoiceLine.objects.filter(pk=self.pk).values_list(
+                    "invoice_id", flat=True
+                )
+            )
+        if Invoice.objects.filter(pk__in=ids).exclude(status="draft").exists():
+            raise FrozenInvoiceError(f"lines of an issued invoice cannot be {what}")
 
 
 class CreditNote(models.Model):
@@ -245,8 +368,9 @@ class InvoiceEmail(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to send")
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", _("Failed, will retry")
 
     invoice = models.ForeignKey(
         Invoice,
@@ -262,7 +386,18 @@ class InvoiceEmail(models.Model):
     )
     attempts = models.JSONField(_("attempts"), default=list)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Set by the worker that claimed the sending (a conditional update), so
+    # two deliveries of the task never send twice.
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
 
     class Meta:
         verbose_name = _("invoice email")
@@ -276,3 +411,100 @@ class InvoiceEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice} → {self.to}"
+
+
+class CloseRun(models.Model):
+    """One monthly close of an agent's companies (beat, admin or command).
+
+    Every company of the run has a ``CloseRunItem``; the progress page counts
+    them. A company's task is idempotent, so a redelivered task only rewrites
+    its own item.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    period = models.DateField(_("billing month"))
+    agent = models.ForeignKey(
+        "accounts.Agent",
+        on_delete=models.CASCADE,
+        related_name="close_runs",
+        verbose_name=_("agent"),
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
+        help_text=_("Empty when the monthly schedule started it."),
+    )
+    issue = models.BooleanField(
+        _("issue automatically"),
+        default=False,
+        help_text=_("Issue each invoice that passes the sanity check."),
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.RUNNING
+    )
+    companies_total = models.PositiveIntegerField(_("companies"), default=0)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("monthly close")
+        verbose_name_plural = _("monthly closes")
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent} {self.period:%Y-%m}"
+
+
+class CloseRunItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        DRAFT = "draft", _("Draft built")
+        ISSUED = "issued", _("Issued")
+        HELD = "held", _("Held for review")
+        SKIPPED = "skipped", _("Nothing to bill")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(
+        CloseRun,
+        on_delete=models.CASCADE,
+        related_name="items",
+        verbose_name=_("monthly close"),
+    )
+    company = models.ForeignKey(
+        "accounts.Company",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("company"),
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
+    invoice = models.ForeignKey(
+        Invoice,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("invoice"),
+    )
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("company in a close")
+        verbose_name_plural = _("companies in a close")
+        ordering = ["run", "company"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "company"], name="closeitem_once")
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="closeitem_run_status")]
+
+    def __str__(self) -> str:
+        return f"{self.run}: {self.company}"
