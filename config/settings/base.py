@@ -153,7 +153,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploads (business licences, CDR files) are private: never served by URL,
 # only streamed by views that check who is asking.
 MEDIA_ROOT = VAR_DIR / "media"
-MEDIA_URL = None
+# No URL pattern serves this prefix: it only keeps Django from building
+# media URLs; files are streamed by permission-checked views.
+MEDIA_URL = "/private-media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
