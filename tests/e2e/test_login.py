@@ -18,7 +18,9 @@ def test_owner_logs_in_and_sees_the_portal_in_their_language(
     screenshot("login")
     page.fill("#id_username", owner.email)
     page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="登录" if language == "zh-hans" else "Log in").click()
+    page.get_by_role(
+        "button", name="登录" if language == "zh-hans" else "Log in"
+    ).click()
 
     page.wait_for_url("**/")
     assert GREETING[language] in page.inner_text("h1")
