@@ -214,3 +214,116 @@ class HolidayFactory(factory.django.DjangoModelFactory):
     date = dt.date(2026, 10, 1)
     kind = Holiday.Kind.HOLIDAY
     name = "国庆节"
+
+
+# --- billing: invoices and calls (slot 7) ------------------------------------
+
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from billing.models import CallRecord, Invoice, InvoiceLine  # noqa: E402
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai(*args) -> dt.datetime:
+    """An aware Asia/Shanghai datetime: ``shanghai(2026, 3, 2, 10, 0)``."""
+    return dt.datetime(*args, tzinfo=SHANGHAI)
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    """A draft invoice; build its lines, then ``issue_for_tests(invoice)``."""
+
+    class Meta:
+        model = Invoice
+
+    company = factory.SubFactory(CompanyFactory)
+    period = dt.date(2026, 3, 1)
+    status = Invoice.Status.DRAFT
+
+
+def issue_for_tests(invoice: Invoice, *, number: str | None = None) -> Invoice:
+    """Mark a draft issued the way issuing does (number, copies, total, due).
+
+    Test set-up only: the real path is slot 6's issuing service.
+    """
+    from billing.money import money_sum
+
+    company = invoice.company
+    agent = company.agent
+    total = money_sum(invoice.lines.values_list("amount", flat=True))
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=Invoice.Status.ISSUED,
+        number=number or f"HL-{invoice.period.year}-{invoice.pk:06d}",
+        total=total,
+        issued_at=dt.datetime(
+            invoice.period.year, invoice.period.month, 1, tzinfo=SHANGHAI
+        )
+        + dt.timedelta(days=32),
+        due_date=(invoice.period + dt.timedelta(days=47)),
+        seller_name=agent.legal_name or agent.name,
+        seller_uscc=agent.uscc,
+        seller_address=agent.address,
+        seller_bank=f"{agent.bank_name} {agent.bank_account}".strip(),
+        buyer_name=company.name,
+        buyer_uscc=company.uscc,
+        buyer_address=company.address,
+        buyer_email=company.billing_email,
+        language=company.language,
+    )
+    CallRecord.objects.filter(
+        company=company, period=invoice.period, invoice__isnull=True
+    ).update(invoice=invoice)
+    invoice.refresh_from_db()
+    return invoice
+
+
+class InvoiceLineFactory(factory.django.DjangoModelFactory):
+    """A line of a draft invoice (a monthly package fee unless told otherwise)."""
+
+    class Meta:
+        model = InvoiceLine
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    subscription = factory.SubFactory(
+        SubscriptionFactory, company=factory.SelfAttribute("..invoice.company")
+    )
+    number_display = factory.LazyAttribute(lambda o: o.subscription.number.number)
+    position = factory.Sequence(lambda n: n + 1)
+    kind = InvoiceLine.Kind.PLAN_FEE
+    usage_period = factory.LazyAttribute(lambda o: o.invoice.period)
+    description = "套餐月费"
+    tax_category = "basic"
+    tax_rate = Decimal("0.0900")
+    quantity = Decimal("1")
+    unit = "月"
+    unit_price = Decimal("199.00")
+    amount = factory.LazyAttribute(
+        lambda o: (o.quantity * o.unit_price).quantize(Decimal("0.01"))
+    )
+
+
+class CallRecordFactory(factory.django.DjangoModelFactory):
+    """An answered inbound peak call of 90 s (2 minutes), charged at ¥0.15."""
+
+    class Meta:
+        model = CallRecord
+
+    call_id = factory.Sequence(lambda n: f"call-{n:08d}")
+    subscription = factory.SubFactory(SubscriptionFactory)
+    company = factory.LazyAttribute(lambda o: o.subscription.company)
+    number = factory.LazyAttribute(lambda o: o.subscription.number)
+    caller_number = "13800138000"
+    caller_area = "广东深圳"
+    start_time = factory.LazyFunction(lambda: shanghai(2026, 3, 2, 10, 0))
+    period = factory.LazyAttribute(
+        lambda o: o.start_time.astimezone(SHANGHAI).date().replace(day=1)
+    )
+    duration_seconds = 90
+    direction = "inbound"
+    status = "answered"
+    band = "peak"
+    billable_minutes = 2
+    pool_minutes = 0
+    charged_minutes = 2
+    rate = Decimal("0.1500")
+    amount = factory.LazyAttribute(lambda o: o.rate * o.charged_minutes)
