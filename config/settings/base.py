@@ -45,6 +45,7 @@ LOCAL_APPS = [
     "accounts",
     "plans",
     "billing",
+    "audit",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -215,6 +216,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
+# Holds expire after HOTLINE_RESERVATION_MINUTES; rested numbers return hourly.
+CELERY_BEAT_SCHEDULE["plans.release_expired_holds"] = {
+    "task": "plans.release_expired_holds",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+CELERY_BEAT_SCHEDULE["plans.release_quarantined_numbers"] = {
+    "task": "plans.release_quarantined_numbers",
+    "schedule": 60.0 * 60,
+    "options": {"expires": 50 * 60},
+}
 
 # ---------------------------------------------------------------------------
 # REST API
