@@ -13,10 +13,23 @@ Every ModelAdmin in the project derives from one of these:
 Agent staff get their rights from here, not from Django's per-user permission
 table: being ``is_staff`` with an ``agent`` is the role. ``staff_actions``
 lists what they may do (``view``, ``add``, ``change``, ``delete``).
+
+- ``SuperuserOnlyAdmin`` (or ``SuperuserOnlyMixin`` over a third-party
+  ModelAdmin): data only superusers may see (permissions, login attempts).
+
+Foreign-key choices, related list filters and the rows themselves are scoped;
+users (``accounts.User``) belong to an agent either as its staff or through
+their company, see ``USER_SCOPE``.
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q
+
+#: The ``agent_path`` of accounts.User: staff of the agent, or users of its
+#: companies. Not a lookup; ``agent_q`` knows what it means.
+USER_SCOPE = "<user>"
 
 
 def is_agent_staff(request) -> bool:
@@ -72,10 +85,7 @@ class AgentScopedMixin(StaffRightsMixin):
         if not is_agent_staff(request):
             return queryset.none()
         path = self.agent_path if path is None else path
-        field = f"{path}_id" if path else "pk"
-        if "__" in path:
-            field = f"{path}__id"
-        return queryset.filter(**{field: request.user.agent_id})
+        return queryset.filter(agent_q(path, request.user.agent_id))
 
     def get_queryset(self, request):
         return self.scope_queryset(request, super().get_queryset(request))
@@ -97,6 +107,43 @@ class AgentScopedMixin(StaffRightsMixin):
         if path is not None and hasattr(field, "queryset"):
             field.queryset = self.scope_queryset(request, field.queryset, path)
 
+    def get_list_filter(self, request):
+        """Related-object filters list only what the user may see.
+
+        Django's plain RelatedFieldListFilter offers every row of the related
+        model (every company of every agent); for agent staff it becomes a
+        RelatedOnlyFieldListFilter, whose choices come from the scoped rows.
+        """
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [self._scoped_list_filter(item) for item in filters]
+
+    def _scoped_list_filter(self, item):
+        name, filter_class = item if isinstance(item, (tuple, list)) else (item, None)
+        if not isinstance(name, str):
+            return item  # a SimpleListFilter class: its own business
+        if filter_class not in (None, admin.RelatedFieldListFilter):
+            return item
+        try:
+            field = get_fields_from_path(self.model, name)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return item
+        if field.is_relation:
+            return (name, admin.RelatedOnlyFieldListFilter)
+        return item
+
+
+def agent_q(path: str, agent_id) -> Q:
+    """The filter limiting rows reached by ``path`` to agent ``agent_id``."""
+    if path == USER_SCOPE:
+        return Q(agent_id=agent_id) | Q(company__agent_id=agent_id)
+    if not path:
+        return Q(pk=agent_id)
+    if "__" in path:
+        return Q(**{f"{path}__id": agent_id})
+    return Q(**{f"{path}_id": agent_id})
+
 
 def agent_path_for(model) -> str | None:
     """The lookup from ``model`` to Agent, or None when it is shared data."""
@@ -104,7 +151,7 @@ def agent_path_for(model) -> str | None:
     known = {
         "accounts.Agent": "",
         "accounts.Company": "agent",
-        "accounts.User": None,  # scoped specially: company or agent staff
+        "accounts.User": USER_SCOPE,  # staff of the agent or its companies' users
     }
     if label in known:
         return known[label]
@@ -131,3 +178,29 @@ class AgentScopedInline(AgentScopedMixin):
 
 class CatalogAdmin(StaffRightsMixin, admin.ModelAdmin):
     """Shared catalog data that every agent's staff may maintain."""
+
+
+class SuperuserOnlyMixin:
+    """Only superusers see or change these rows, whatever Django's permissions."""
+
+    def _is_superuser(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return self._is_superuser(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+    def has_add_permission(self, request, *args):
+        return self._is_superuser(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_superuser(request)
+
+
+class SuperuserOnlyAdmin(SuperuserOnlyMixin, admin.ModelAdmin):
+    """Data only superusers manage."""

@@ -77,3 +77,52 @@ def format_cn_phone(value: str) -> str:
     except phonenumbers.NumberParseException:
         return value
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+# --- business licence uploads -------------------------------------------------
+
+# Leading bytes of the formats a business licence may have. The type is decided
+# by these, never by the file name or the browser's Content-Type.
+_LICENCE_SIGNATURES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+LICENCE_SNIFF_BYTES = 16
+
+
+def sniff_licence_type(head: bytes) -> str | None:
+    """The MIME type of a licence file from its first bytes, or None."""
+    for signature, content_type in _LICENCE_SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    return None
+
+
+def licence_too_large_error(max_bytes: int) -> ValidationError:
+    return ValidationError(
+        _("The file is too large: a business licence may be at most %(mb)s MB."),
+        code="too_large",
+        params={"mb": max_bytes // (1024 * 1024)},
+    )
+
+
+def validate_licence_file(uploaded, *, max_bytes: int) -> str:
+    """Check an uploaded licence's size and content; return its MIME type."""
+    if uploaded.size > max_bytes:
+        raise licence_too_large_error(max_bytes)
+    if uploaded.size == 0:
+        raise ValidationError(_("The file is empty."), code="empty")
+    uploaded.seek(0)
+    head = uploaded.read(LICENCE_SNIFF_BYTES)
+    uploaded.seek(0)
+    content_type = sniff_licence_type(head)
+    if content_type is None:
+        raise ValidationError(
+            _(
+                "Upload the business licence as a JPEG, PNG or PDF file. This file "
+                "is none of these, whatever its name says."
+            ),
+            code="file_type",
+        )
+    return content_type

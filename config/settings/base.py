@@ -9,6 +9,7 @@ them all.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -129,6 +130,8 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
+# Count attempts on the lower-cased email: case changes buy no extra guesses.
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 
@@ -226,6 +229,13 @@ CELERY_BEAT_SCHEDULE["plans.release_quarantined_numbers"] = {
     "task": "plans.release_quarantined_numbers",
     "schedule": 60.0 * 60,
     "options": {"expires": 50 * 60},
+}
+# The monthly close: the 1st at 02:00 (CELERY_TIMEZONE, Asia/Shanghai) builds
+# every company's invoice for the previous month, one task per company.
+CELERY_BEAT_SCHEDULE["billing.close_month"] = {
+    "task": "billing.close_month",
+    "schedule": crontab(minute=0, hour=2, day_of_month=1),
+    "options": {"expires": 6 * 60 * 60},
 }
 
 # ---------------------------------------------------------------------------
