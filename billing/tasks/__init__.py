@@ -1,2 +1,4 @@
 """Celery tasks of the billing app. autodiscover_tasks() imports this module,
 so every task module is imported here."""
+
+from . import invoices  # noqa: F401

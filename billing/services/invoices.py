@@ -1,0 +1,786 @@
+"""Invoices: compute, generate drafts, issue, void, credit notes, payments, the close.
+
+- ``invoice_compute(*, company, period)`` prices a company-month from the
+  catalog, the subscriptions and the rated calls, saving nothing (the
+  month-to-date page uses it for the running month).
+- ``invoice_generate(*, company, period)`` builds or refreshes the company's
+  draft for the month. One invoice per company and month (a unique
+  constraint), generation serialised per company by a row lock on the
+  company; a draft's lines are replaced, an issued invoice is left alone.
+- ``invoice_issue(*, invoice, by, now)`` rates what is pending, regenerates
+  the draft under the lock, ties the calls it bills to it (they freeze),
+  assigns the gap-free yearly number, copies buyer and seller and queues the
+  email after commit. An invoice over the sanity bound stays a draft with a
+  warning unless staff issue it with ``force=True``.
+- ``invoice_void``, ``credit_note_create``, ``payment_record``: the only
+  corrections once issued.
+- ``close_run_start`` / ``close_company``: the monthly close, fanned out per
+  company by ``billing.tasks.invoices``.
+
+Which calls an invoice of month M bills: every rated call of M not yet on an
+issued invoice, plus the *late calls*: rated calls of earlier months that are
+on no invoice although their month's invoice is already issued (BILLING-RULES
+§6, "late calls from YYYY-MM").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import Agent, Company
+from billing import pricing
+from billing import rating as core
+from billing.models import (
+    CallRecord,
+    CloseRun,
+    CloseRunItem,
+    CreditNote,
+    DocumentSequence,
+    Invoice,
+    InvoiceEmail,
+    InvoiceLine,
+    Payment,
+)
+from billing.money import money_sum, to_money
+from plans.models import (
+    CatalogSettings,
+    Subscription,
+    SubscriptionPlanPeriod,
+    TaxRate,
+)
+
+logger = logging.getLogger(__name__)
+
+# Sanity bound (issue 5): hold an invoice that is negative, or more than
+# SANITY_FACTOR × the previous month's and above SANITY_FLOOR.
+SANITY_FACTOR = Decimal(3)
+SANITY_FLOOR = Decimal("1000.00")
+
+INVOICE_PREFIX = "HL"
+CREDIT_NOTE_PREFIX = "CN"
+
+
+class InvoiceError(Exception):
+    """A write refused for a reason the user can act on (message is translated)."""
+
+
+@dataclass(frozen=True)
+class InvoiceComputation:
+    """A company-month priced but not saved."""
+
+    company_id: int
+    period: dt.date
+    priced: pricing.PricedInvoice
+    language: str
+
+    @property
+    def lines(self) -> tuple[pricing.PricedLine, ...]:
+        return self.priced.lines
+
+    @property
+    def vat(self) -> tuple[pricing.VatRow, ...]:
+        return self.priced.vat
+
+    @property
+    def total(self) -> Decimal:
+        return self.priced.total
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def previous_month(period: dt.date) -> dt.date:
+    return (period.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def _language(company: Company) -> str:
+    return company.language or settings.LANGUAGE_CODE
+
+
+def _unbilled_calls(company_id: int, period: dt.date) -> Q:
+    """Rated calls an invoice of ``period`` would bill today (see module doc)."""
+    issued_month = Invoice.objects.filter(
+        company_id=company_id, period=OuterRef("period")
+    ).exclude(status=Invoice.Status.DRAFT)
+    return Q(company_id=company_id, invoice__isnull=True, rated_at__isnull=False) & (
+        Q(period=period) | Q(period__lt=period) & Exists(issued_month)
+    )
+
+
+def _usage_kind(direction: str, band: str) -> str:
+    if direction == core.OUTBOUND:
+        return pricing.OUTBOUND
+    return pricing.INBOUND_PEAK if band == core.PEAK else pricing.INBOUND_OFFPEAK
+
+
+def _usage_by_subscription(calls: Q) -> dict[int, list[pricing.UsageIn]]:
+    rows = (
+        CallRecord.objects.filter(calls)
+        .values("subscription_id", "period", "direction", "band", "rate")
+        .annotate(
+            n=Count("id"),
+            billable=Sum("billable_minutes"),
+            pool=Sum("pool_minutes"),
+            charged=Sum("charged_minutes"),
+        )
+        .order_by()
+    )
+    out: dict[int, list[pricing.UsageIn]] = {}
+    for r in rows:
+        out.setdefault(r["subscription_id"], []).append(
+            pricing.UsageIn(
+                period=r["period"],
+                kind=_usage_kind(r["direction"], r["band"]),
+                rate=r["rate"],
+                calls=r["n"],
+                billable_minutes=int(r["billable"] or 0),
+                pool_minutes=int(r["pool"] or 0),
+                charged_minutes=int(r["charged"] or 0),
+            )
+        )
+    return out
+
+
+def _subscriptions(company_id: int, period: dt.date, extra_ids) -> list[Subscription]:
+    first, last = core.month_bounds(period)
+    active = Q(activated_on__isnull=False, activated_on__lte=last) & (
+        Q(ended_on__isnull=True) | Q(ended_on__gte=first)
+    )
+    return list(
+        Subscription.objects.filter(company_id=company_id)
+        .filter(active | Q(pk__in=list(extra_ids)))
+        .select_related("number")
+        .prefetch_related(
+            Prefetch(
+                "plan_periods",
+                queryset=SubscriptionPlanPeriod.objects.select_related(
+                    "plan"
+                ).prefetch_related("plan__included_services"),
+            ),
+            "service_periods__service",
+            "answer_numbers",
+        )
+        .order_by("number__number", "pk")
+    )
+
+
+def _number_month(
+    sub: Subscription, period: dt.date, usage: list[pricing.UsageIn], plans: dict
+) -> pricing.NumberMonth:
+    from billing.services.rating import plan_terms_of
+
+    periods = []
+    included_services: dict = {}
+    included_answers: dict = {}
+    for pp in sorted(
+        sub.plan_periods.all(), key=lambda p: (p.start_date or dt.date.min, p.pk)
+    ):
+        terms = plans.get(pp.plan_id)
+        if terms is None:
+            terms = plans[pp.plan_id] = plan_terms_of(pp.plan)
+        periods.append(core.PlanPeriod(terms, pp.start_date, pp.end_date))
+        included_services[pp.plan_id] = frozenset(
+            s.pk for s in pp.plan.included_services.all()
+        )
+        included_answers[pp.plan_id] = pp.plan.included_answer_numbers
+    segments: list[core.Segment] = []
+    if sub.activated_on is not None:
+        segments = core.month_segments(
+            periods=periods,
+            activated_on=sub.activated_on,
+            ended_on=sub.ended_on,
+            period=period,
+        )
+    first, last = core.month_bounds(period)
+    fee = Decimal("0.00")
+    if sub.activated_on is not None and first <= sub.activated_on <= last:
+        fee = sub.selection_fee
+    return pricing.NumberMonth(
+        subscription_id=sub.pk,
+        number_display=sub.number.display,
+        segments=segments,
+        services=[
+            pricing.ServiceIn(
+                service_id=sp.service_id,
+                name=sp.service.name,
+                monthly_fee=sp.service.monthly_fee,
+                start_date=sp.start_date,
+                end_date=sp.end_date,
+            )
+            for sp in sub.service_periods.all()
+        ],
+        answer_numbers=[
+            pricing.AnswerIn(a.phone, a.start_date, a.end_date)
+            for a in sub.answer_numbers.all()
+        ],
+        included_services=included_services,
+        included_answer_numbers=included_answers,
+        selection_fee=fee,
+        usage=usage,
+    )
+
+
+def _compute(company: Company, period: dt.date, calls: Q) -> InvoiceComputation:
+    period = month_of(period)
+    language = _language(company)
+    with translation.override(language):
+        usage = _usage_by_subscription(calls)
+        subs = _subscriptions(company.pk, period, usage.keys())
+        plans: dict = {}
+        numbers = [_number_month(s, period, usage.get(s.pk, []), plans) for s in subs]
+        month = pricing.CompanyMonth(
+            period=period,
+            numbers=numbers,
+            tax_rates=dict(TaxRate.objects.values_list("category", "rate")),
+            extra_answer_fee=CatalogSettings.load().extra_answer_number_fee,
+        )
+        priced = pricing.price_invoice(month)
+    return InvoiceComputation(
+        company_id=company.pk, period=period, priced=priced, language=language
+    )
+
+
+def invoice_compute(*, company: Company, period: dt.date) -> InvoiceComputation:
+    """The company's month priced from what is rated now; nothing is saved."""
+    return _compute(company, period, _unbilled_calls(company.pk, month_of(period)))
+
+
+def _write_lines(invoice: Invoice, computation: InvoiceComputation) -> None:
+    InvoiceLine.objects.filter(invoice=invoice).delete()
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                subscription_id=ln.subscription_id,
+                number_display=ln.number_display,
+                position=i,
+                kind=ln.kind,
+                usage_period=ln.usage_period,
+                description=ln.description[:300],
+                tax_category=ln.tax_category,
+                tax_rate=ln.tax_rate,
+                quantity=ln.quantity,
+                unit=ln.unit[:20],
+                unit_price=ln.unit_price,
+                amount=ln.amount,
+                billable_minutes=ln.billable_minutes,
+                pool_minutes=ln.pool_minutes,
+                charged_minutes=ln.charged_minutes,
+                period_start=ln.period_start,
+                period_end=ln.period_end,
+            )
+            for i, ln in enumerate(computation.lines, start=1)
+        ]
+    )
+
+
+def sanity_warning(
+    *, total: Decimal, previous_total: Decimal | None, language: str
+) -> str:
+    """Why an invoice must be reviewed before it is issued, or ""."""
+    previous = previous_total or Decimal("0.00")
+    with translation.override(language):
+        if total < 0:
+            return _("The total is negative (¥%(total)s).") % {"total": total}
+        if total > SANITY_FLOOR and total > SANITY_FACTOR * previous:
+            return _(
+                "The total ¥%(total)s is more than 3 times last month's "
+                "¥%(previous)s and above ¥1,000: check it before issuing."
+            ) % {"total": total, "previous": to_money(previous)}
+    return ""
+
+
+def _previous_total(company_id: int, period: dt.date) -> Decimal | None:
+    return (
+        Invoice.objects.filter(company_id=company_id, period=previous_month(period))
+        .exclude(status=Invoice.Status.VOID)
+        .values_list("total", flat=True)
+        .first()
+    )
+
+
+def _lock_company(company_id: int) -> Company:
+    return (
+        Company.objects.select_for_update().select_related("agent").get(pk=company_id)
+    )
+
+
+def _store_draft(
+    company: Company,
+    invoice: Invoice | None,
+    period: dt.date,
+    computation: InvoiceComputation,
+    now: dt.datetime,
+    warning_language: str,
+) -> Invoice:
+    warning = sanity_warning(
+        total=computation.total,
+        previous_total=_previous_total(company.pk, period),
+        language=warning_language,
+    )
+    if invoice is None:
+        invoice = Invoice.objects.create(
+            company=company,
+            period=period,
+            total=computation.total,
+            warning=warning,
+            generated_at=now,
+            language=computation.language,
+        )
+    else:
+        invoice.total = computation.total
+        invoice.warning = warning
+        invoice.generated_at = now
+        invoice.language = computation.language
+        invoice.save(update_fields=["total", "warning", "generated_at", "language"])
+    _write_lines(invoice, computation)
+    return invoice
+
+
+# --- drafts ------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_generate(
+    *, company: Company, period: dt.date, now: dt.datetime | None = None
+) -> Invoice | None:
+    """Build or refresh the company's draft for ``period``.
+
+    Returns the invoice (unchanged when already issued), or None when the
+    company has nothing to bill that month and no draft yet.
+    """
+    now = now or timezone.now()
+    period = month_of(period)
+    company = _lock_company(company.pk)
+    invoice = Invoice.objects.filter(company=company, period=period).first()
+    if invoice is not None and invoice.status != Invoice.Status.DRAFT:
+        return invoice
+    computation = invoice_compute(company=company, period=period)
+    if invoice is None and not computation.lines:
+        return None
+    return _store_draft(
+        company, invoice, period, computation, now, settings.LANGUAGE_CODE
+    )
+
+
+def rate_pending(*, company: Company, period: dt.date) -> int:
+    """Rate the company's unrated calls of ``period`` and earlier months.
+
+    Returns how many subscription-months were rated. Each month is rated
+    again from scratch by the rating engine, so a call that arrived late in
+    a draft month takes its place in the pool order.
+    """
+    from billing.services.rating import calls_rate_many
+
+    keys = list(
+        CallRecord.objects.filter(
+            company_id=company.pk,
+            rated_at__isnull=True,
+            invoice__isnull=True,
+            period__lte=month_of(period),
+        )
+        .values_list("subscription_id", "period")
+        .distinct()
+        .order_by()
+    )
+    if keys:
+        calls_rate_many(keys=keys)
+    return len(keys)
+
+
+# --- issuing -----------------------------------------------------------------
+
+
+def _next_number(kind: str, year: int) -> str:
+    seq, _created = DocumentSequence.objects.select_for_update().get_or_create(
+        kind=kind, year=year
+    )
+    seq.last += 1
+    seq.save(update_fields=["last"])
+    return f"{kind}-{year}-{seq.last:06d}"
+
+
+def invoice_issue(
+    *,
+    invoice: Invoice,
+    by=None,
+    now: dt.datetime | None = None,
+    force: bool = False,
+    rate: bool = True,
+) -> Invoice:
+    """Issue a draft (see module doc). Idempotent: an issued invoice is returned
+    as it is. Over the sanity bound the invoice stays a draft with its warning
+    (returned with ``status == "draft"``) unless ``force``.
+    """
+    now = now or timezone.now()
+    if rate:
+        company = Company.objects.get(pk=invoice.company_id)
+        rate_pending(company=company, period=invoice.period)
+    with transaction.atomic():
+        company = _lock_company(invoice.company_id)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.DRAFT:
+            return invoice
+        period = invoice.period
+        savepoint = transaction.savepoint()
+        CallRecord.objects.filter(_unbilled_calls(company.pk, period)).update(
+            invoice=invoice
+        )
+        computation = _compute(company, period, Q(invoice=invoice))
+        warning = sanity_warning(
+            total=computation.total,
+            previous_total=_previous_total(company.pk, period),
+            language=settings.LANGUAGE_CODE,
+        )
+        if warning and not force:
+            # Held for review: the calls stay unbilled, the draft shows why.
+            transaction.savepoint_rollback(savepoint)
+            return _store_draft(
+                company, invoice, period, computation, now, settings.LANGUAGE_CODE
+            )
+        transaction.savepoint_commit(savepoint)
+        _store_draft(company, invoice, period, computation, now, settings.LANGUAGE_CODE)
+        agent = company.agent
+        issued_on = timezone.localdate(now)
+        invoice.number = _next_number(INVOICE_PREFIX, issued_on.year)
+        invoice.status = Invoice.Status.ISSUED
+        invoice.issued_at = now
+        invoice.issued_by = by if getattr(by, "pk", None) else None
+        invoice.due_date = issued_on + dt.timedelta(
+            days=settings.HOTLINE_INVOICE_DUE_DAYS
+        )
+        invoice.seller_name = agent.legal_name or agent.name
+        invoice.seller_uscc = agent.uscc
+        invoice.seller_address = agent.address
+        invoice.seller_bank = " ".join(
+            p for p in (agent.bank_name, agent.bank_account) if p
+        )
+        invoice.buyer_name = company.name
+        invoice.buyer_uscc = company.uscc
+        invoice.buyer_address = company.address
+        invoice.buyer_email = company.billing_email
+        invoice.language = _language(company)
+        invoice.save()
+        email = InvoiceEmail.objects.create(
+            invoice=invoice, purpose="initial", to=company.billing_email
+        )
+        _send_after_commit(email.pk)
+    logger.info(
+        "issued %s (%s) for company %s", invoice.number, invoice.total, company.pk
+    )
+    return invoice
+
+
+def _send_after_commit(email_id: int) -> None:
+    from billing.tasks.invoices import invoice_email_send_task
+
+    # robust: a broker hiccup must not turn a committed issue into an error;
+    # the email row stays pending and staff can resend it.
+    transaction.on_commit(lambda: invoice_email_send_task.delay(email_id), robust=True)
+
+
+def invoice_resend(*, invoice: Invoice, by=None, to: str = "") -> InvoiceEmail:
+    """Queue another sending of an issued invoice (purpose ``resend-N``)."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status == Invoice.Status.DRAFT:
+            raise InvoiceError(_("A draft invoice cannot be emailed."))
+        n = InvoiceEmail.objects.filter(
+            invoice=invoice, purpose__startswith="resend-"
+        ).count()
+        email = InvoiceEmail.objects.create(
+            invoice=invoice,
+            purpose=f"resend-{n + 1}",
+            to=to or invoice.buyer_email,
+            requested_by=by if getattr(by, "pk", None) else None,
+        )
+        _send_after_commit(email.pk)
+    return email
+
+
+# --- corrections -------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_void(
+    *, invoice: Invoice, reason: str, by=None, now: dt.datetime | None = None
+) -> Invoice:
+    """Void an issued (unpaid) invoice; its lines and calls stay as they were."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvoiceError(_("Say why the invoice is voided."))
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status != Invoice.Status.ISSUED:
+        raise InvoiceError(_("Only an issued, unpaid invoice can be voided."))
+    invoice.status = Invoice.Status.VOID
+    invoice.voided_at = now or timezone.now()
+    invoice.void_reason = reason[:300]
+    invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    return invoice
+
+
+def invoice_remaining(invoice: Invoice) -> Decimal:
+    """What remains of an invoice after its credit notes."""
+    credited = money_sum(invoice.credit_notes.values_list("amount", flat=True))
+    return invoice.total - credited
+
+
+@transaction.atomic
+def credit_note_create(
+    *, invoice: Invoice, amount: Decimal, reason: str, by=None
+) -> CreditNote:
+    """A credit note (``CN-YYYY-NNNNNN``) of at most what remains of the invoice."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvoiceError(_("Say why the credit note is given."))
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+        raise InvoiceError(_("Credit notes are only for issued invoices."))
+    amount = to_money(amount)
+    if amount <= 0:
+        raise InvoiceError(_("A credit note must be for more than ¥0.00."))
+    remaining = invoice_remaining(invoice)
+    if amount > remaining:
+        raise InvoiceError(
+            _("A credit note cannot exceed what remains of the invoice (¥%(r)s).")
+            % {"r": remaining}
+        )
+    year = timezone.localdate().year
+    return CreditNote.objects.create(
+        invoice=invoice,
+        number=_next_number(CREDIT_NOTE_PREFIX, year),
+        amount=amount,
+        reason=reason[:300],
+        created_by=by if getattr(by, "pk", None) else None,
+    )
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    invoice: Invoice,
+    paid_on: dt.date,
+    method: str,
+    reference: str = "",
+    amount: Decimal | None = None,
+    by=None,
+) -> Payment:
+    """Record a payment; the invoice is paid once payments cover what remains."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status != Invoice.Status.ISSUED:
+        raise InvoiceError(_("Only an issued, unpaid invoice can be marked paid."))
+    if method not in Payment.Method.values:
+        raise InvoiceError(_("Choose a payment method."))
+    paid = money_sum(invoice.payments.values_list("amount", flat=True))
+    due = invoice_remaining(invoice) - paid
+    amount = due if amount is None else to_money(amount)
+    if amount <= 0 and due > 0:
+        raise InvoiceError(_("A payment must be for more than ¥0.00."))
+    payment = Payment.objects.create(
+        invoice=invoice,
+        paid_on=paid_on,
+        method=method,
+        reference=(reference or "").strip()[:100],
+        amount=amount,
+        recorded_by=by if getattr(by, "pk", None) else None,
+    )
+    if paid + amount >= invoice_remaining(invoice):
+        invoice.status = Invoice.Status.PAID
+        invoice.save(update_fields=["status"])
+    return payment
+
+
+# --- the monthly close -------------------------------------------------------
+
+
+def close_companies(agent: Agent, period: dt.date):
+    """Companies with something to bill in ``period``: a number active in the
+    month, or unbilled calls up to it."""
+    first, last = core.month_bounds(period)
+    active = Subscription.objects.filter(
+        company=OuterRef("pk"), activated_on__isnull=False, activated_on__lte=last
+    ).filter(Q(ended_on__isnull=True) | Q(ended_on__gte=first))
+    calls = CallRecord.objects.filter(
+        company=OuterRef("pk"), invoice__isnull=True, period__lte=first
+    )
+    return (
+        Company.objects.filter(agent=agent)
+        .filter(Exists(active) | Exists(calls))
+        .order_by("pk")
+    )
+
+
+def close_run_start(
+    *,
+    agent: Agent,
+    period: dt.date,
+    started_by=None,
+    issue: bool | None = None,
+    company_ids: list[int] | None = None,
+    now: dt.datetime | None = None,
+) -> CloseRun:
+    """Create a close run with one item per company and fan it out after commit."""
+    now = now or timezone.now()
+    period = month_of(period)
+    if issue is None:
+        issue = agent.auto_issue_invoices
+    with transaction.atomic():
+        companies = close_companies(agent, period)
+        if company_ids is not None:
+            companies = companies.filter(pk__in=company_ids)
+        ids = list(companies.values_list("pk", flat=True))
+        run = CloseRun.objects.create(
+            period=period,
+            agent=agent,
+            started_by=started_by if getattr(started_by, "pk", None) else None,
+            issue=issue,
+            companies_total=len(ids),
+            started_at=now,
+            status=CloseRun.Status.RUNNING if ids else CloseRun.Status.DONE,
+            finished_at=None if ids else now,
+        )
+        CloseRunItem.objects.bulk_create(
+            [CloseRunItem(run=run, company_id=c) for c in ids], batch_size=2000
+        )
+        transaction.on_commit(lambda: _fan_out(run.pk))
+    return run
+
+
+def _fan_out(run_id: int) -> None:
+    from billing.tasks.invoices import close_company_task
+
+    run = CloseRun.objects.get(pk=run_id)
+    period = run.period.isoformat()
+    for company_id in run.items.values_list("company_id", flat=True):
+        close_company_task.delay(company_id, period, run_id)
+
+
+def close_company(
+    *,
+    company: Company,
+    period: dt.date,
+    issue: bool,
+    run: CloseRun | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """One company's close: rate pending calls, build the draft, maybe issue.
+
+    Idempotent: running it again rebuilds the same draft or leaves the issued
+    invoice alone. Returns the item status (draft, issued, held, skipped).
+    """
+    now = now or timezone.now()
+    period = month_of(period)
+    rate_pending(company=company, period=period)
+    invoice = invoice_generate(company=company, period=period, now=now)
+    if invoice is None:
+        status = CloseRunItem.Status.SKIPPED
+    elif invoice.status != Invoice.Status.DRAFT:
+        status = CloseRunItem.Status.ISSUED
+    elif issue:
+        invoice = invoice_issue(invoice=invoice, now=now, rate=False)
+        status = (
+            CloseRunItem.Status.ISSUED
+            if invoice.status != Invoice.Status.DRAFT
+            else CloseRunItem.Status.HELD
+        )
+    else:
+        status = (
+            CloseRunItem.Status.HELD if invoice.warning else CloseRunItem.Status.DRAFT
+        )
+    if run is not None:
+        close_item_finish(run=run, company=company, status=status, invoice=invoice)
+    return status
+
+
+def close_item_finish(
+    *, run: CloseRun, company: Company, status: str, invoice=None, error: str = ""
+) -> None:
+    now = timezone.now()
+    CloseRunItem.objects.filter(run=run, company=company).update(
+        status=status, invoice=invoice, error=error[:300], finished_at=now
+    )
+    if not CloseRunItem.objects.filter(
+        run=run, status=CloseRunItem.Status.PENDING
+    ).exists():
+        CloseRun.objects.filter(pk=run.pk, status=CloseRun.Status.RUNNING).update(
+            status=CloseRun.Status.DONE, finished_at=now
+        )
+
+
+def close_run_progress(run: CloseRun) -> dict:
+    """Counts per item status and whether the run is finished (progress page)."""
+    counts = dict(run.items.values_list("status").annotate(n=Count("id")).order_by())
+    done = sum(n for s, n in counts.items() if s != CloseRunItem.Status.PENDING)
+    total = run.companies_total
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "total": run.companies_total,
+        "done": done,
+        "percent": int(done * 100 / total) if total else 100,
+        "counts": {s: counts.get(s, 0) for s in CloseRunItem.Status.values},
+        "finished": run.status == CloseRun.Status.DONE,
+    }
+
+
+# --- email -------------------------------------------------------------------
+
+# A claim older than this is taken to belong to a worker that died mid-send.
+EMAIL_CLAIM_STALE = dt.timedelta(minutes=10)
+
+
+def invoice_email_send(*, email_id: int, now: dt.datetime | None = None) -> str:
+    """Send one invoice email once; record the attempt; raise on SMTP failure.
+
+    The sending is claimed by a conditional update (pending or failed →
+    sending), so two deliveries of the task never both send. A failure is
+    recorded and re-raised for the task's retry with backoff.
+    """
+    from billing.emails import invoice_email_message
+
+    now = now or timezone.now()
+    claimable = Q(status__in=[InvoiceEmail.Status.PENDING, InvoiceEmail.Status.FAILED])
+    claimable |= Q(
+        status=InvoiceEmail.Status.SENDING, claimed_at__lt=now - EMAIL_CLAIM_STALE
+    )
+    claimed = (
+        InvoiceEmail.objects.filter(pk=email_id)
+        .filter(claimable)
+        .update(status=InvoiceEmail.Status.SENDING, claimed_at=now)
+    )
+    if not claimed:
+        return "skipped"
+    email = InvoiceEmail.objects.select_related("invoice__company").get(pk=email_id)
+    try:
+        invoice_email_message(email).send()
+    except Exception as exc:
+        email.attempts = [
+            *email.attempts,
+            {
+                "at": timezone.now().isoformat(),
+                "result": "failed",
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+            },
+        ]
+        email.status = InvoiceEmail.Status.FAILED
+        email.save(update_fields=["attempts", "status"])
+        raise
+    sent = timezone.now()
+    email.attempts = [*email.attempts, {"at": sent.isoformat(), "result": "sent"}]
+    email.status = InvoiceEmail.Status.SENT
+    email.sent_at = sent
+    email.save(update_fields=["attempts", "status", "sent_at"])
+    return "sent"
