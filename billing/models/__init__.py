@@ -1,3 +1,4 @@
+from .api_keys import AgentApiKey
 from .api_keys_company import CompanyApiKey
 from .calls import Band, CallRecord, CallStatus, CdrImport, CdrImportError, Direction
 from .invoices import (
@@ -13,6 +14,7 @@ from .invoices import (
 )
 
 __all__ = [
+    "AgentApiKey",
     "Band",
     "CallRecord",
     "CallStatus",

@@ -121,22 +121,29 @@ class CallRecord(models.Model):
     line rounds the sum once.
     """
 
-    call_id = models.CharField(_("call id"), max_length=64, unique=True)
+    # Unique through Meta.constraints (no extra LIKE index on a hot table).
+    call_id = models.CharField(_("call id"), max_length=64)
+    # company, subscription and number lead the composite indexes below, so
+    # they need no single-column index of their own (fewer indexes = faster
+    # imports).
     company = models.ForeignKey(
         "accounts.Company",
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="calls",
         verbose_name=_("company"),
     )
     subscription = models.ForeignKey(
         "plans.Subscription",
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="calls",
         verbose_name=_("subscription"),
     )
     number = models.ForeignKey(
         "plans.PhoneNumber",
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="calls",
         verbose_name=_("400 number"),
     )
@@ -171,14 +178,18 @@ class CallRecord(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # partial index in Meta: most calls have none
         related_name="calls",
         verbose_name=_("invoice"),
     )
+    # Provenance only. Not indexed: imports are never deleted (the admin
+    # refuses it) and no page lists the calls of an import.
     cdr_import = models.ForeignKey(
         CdrImport,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
+        db_index=False,
         related_name="calls",
         verbose_name=_("call import"),
     )
@@ -196,8 +207,14 @@ class CallRecord(models.Model):
             ),
             models.Index(fields=["company", "period"], name="call_company_period_idx"),
             models.Index(fields=["number", "start_time"], name="call_number_time_idx"),
+            models.Index(
+                fields=["invoice"],
+                condition=Q(invoice__isnull=False),
+                name="call_invoice_idx",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["call_id"], name="call_unique_call_id"),
             models.CheckConstraint(
                 condition=Q(
                     pool_minutes__lte=models.F("billable_minutes"),
