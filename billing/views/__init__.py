@@ -1,0 +1,1 @@
+"""Portal pages of the billing app: thin views over the selectors."""

@@ -1,0 +1,50 @@
+"""Owners create and revoke their company's API keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.decorators import owner_required
+from billing.forms import ApiKeyForm
+from billing.selectors.api_keys import api_keys_for
+from billing.services.company_api_keys import api_key_create
+from billing.services.company_api_keys import api_key_revoke as revoke_key
+
+
+@require_http_methods(["GET", "POST"])
+@owner_required
+def api_keys(request):
+    company = request.user.company
+    new_key = None
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key, new_key = api_key_create(
+            company=company, name=form.cleaned_data["name"], by=request.user
+        )
+        messages.success(
+            request,
+            _("Key “%(name)s” created. Copy it now: it is shown only once.")
+            % {"name": key.name},
+        )
+        form = ApiKeyForm()
+    return render(
+        request,
+        "billing/api_keys.html",
+        {"form": form, "keys": api_keys_for(company=company), "new_key": new_key},
+    )
+
+
+@require_POST
+@owner_required
+def api_key_revoke(request, pk: int):
+    key = revoke_key(company=request.user.company, pk=pk, by=request.user)
+    if key is None:
+        raise Http404
+    messages.success(
+        request, _("Key “%(name)s” revoked; it no longer works.") % {"name": key.name}
+    )
+    return redirect("billing:api_keys")
