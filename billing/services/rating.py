@@ -27,10 +27,11 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection, transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing import rating as core
@@ -522,3 +523,264 @@ def advise(
 ) -> core.PlanCost:
     """The plan advisor's entry point with catalog data (see ``advise_month``)."""
     return core.advise_month(list(calls), plan_terms_of(plan), calendar_load(), period)
+
+
+# --- the import's fast path: rate calls before they are inserted -------------
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """A call about to be inserted, with the subscription it belongs to."""
+
+    subscription_id: int
+    call: core.CallIn
+
+
+@dataclass
+class IncomingRatings:
+    """What ``RatingSession.rate_incoming`` decided for a batch of new calls.
+
+    ``ratings``: the rating of every call to insert (store it with
+    ``rated_at``). ``outside``: call ids on a day the subscription was not
+    active — reject them, do not insert them. ``rerate`` and ``follow``: the
+    months ``RatingSession.finish`` re-rates once the rows are inserted.
+    """
+
+    ratings: dict[str, core.CallRating]
+    outside: list[str]
+    rated_at: dt.datetime
+    rerate: set[tuple[int, dt.date]] = field(default_factory=set)
+    follow: dict[tuple[int, dt.date], dt.date] = field(default_factory=dict)
+
+
+@dataclass
+class _SegmentState:
+    segment: core.Segment
+    used: int  # pool minutes of the stored calls of this segment (this month)
+    last_start: dt.datetime | None  # latest stored non-frozen call
+    unrated: int  # stored non-frozen calls never rated
+
+
+class RatingSession:
+    """Rates new calls before they are inserted, so an import writes each row once.
+
+    Usage, inside one ``transaction.atomic()`` per batch (or one for the whole
+    import)::
+
+        session = RatingSession()
+        with transaction.atomic():
+            result = session.rate_incoming(incoming)   # locks the subscriptions
+            ... insert the calls not in result.outside with result.ratings ...
+            session.finish(result)                      # re-rates what must be
+
+    Pass only calls that will really be inserted (no duplicates of stored
+    call ids), or the pool would count minutes of calls that never land.
+
+    The fast path: when every new call of a segment starts after the stored
+    non-frozen calls of that segment (the usual case: carriers send calls in
+    time order), the stored ratings cannot change, and the new calls share
+    what is left of the pool (one aggregate query per batch, no UPDATE).
+    Otherwise the month is rated provisionally and ``finish`` re-rates it in
+    full after the insert, exactly like ``calls_rate_many``. A term plan
+    whose pool continues into later months that already have calls gets
+    those months re-rated in ``finish`` too.
+
+    What the session remembers between batches is only reused inside the
+    same database transaction (where the subscription locks are held).
+    """
+
+    def __init__(self) -> None:
+        self.calendar: core.Calendar | None = None
+        self._txid: int | None = None
+        self._subs: dict[int, dict] = {}
+        self._plan_periods: dict[int, tuple[core.PlanPeriod, ...]] = {}
+        self._state: dict[tuple[int, dt.date], list[_SegmentState]] = {}
+
+    def rate_incoming(self, calls: Iterable[IncomingCall]) -> IncomingRatings:
+        if not connection.in_atomic_block:
+            raise RuntimeError("rate_incoming must run inside transaction.atomic()")
+        self._check_transaction()
+        if self.calendar is None:
+            self.calendar = calendar_load()
+        by_key: dict[tuple[int, dt.date], list[core.CallIn]] = defaultdict(list)
+        for inc in calls:
+            by_key[(inc.subscription_id, core.period_of(inc.call.start))].append(
+                inc.call
+            )
+        result = IncomingRatings(ratings={}, outside=[], rated_at=timezone.now())
+        if not by_key:
+            return result
+        self._lock_and_load(sorted({s for s, _ in by_key}))
+        self._load_states([k for k in by_key if k not in self._state])
+        first_period: dict[int, dt.date] = {}
+        for sub_id, period in sorted(by_key, key=lambda k: (k[1], k[0])):
+            first_period.setdefault(sub_id, period)
+        for key in sorted(by_key, key=lambda k: (k[1], k[0])):
+            sub_id, period = key
+            if sub_id not in self._subs:
+                result.outside.extend(c.call_id for c in by_key[key])
+                continue
+            self._rate_key(key, by_key[key], result)
+            if first_period[sub_id] != period:
+                # An earlier month of the same batch changes this one's pool.
+                result.rerate.add(key)
+        return result
+
+    def finish(self, result: IncomingRatings) -> RateSummary:
+        """After the insert: re-rate the months the fast path could not settle."""
+        keys = set(result.rerate)
+        by_period: dict[dt.date, dict[int, dt.date]] = defaultdict(dict)
+        for (sub_id, period), term_end in result.follow.items():
+            by_period[period][sub_id] = term_end
+        for period, follow in by_period.items():
+            for sub_id, nxt in _next_months(period, follow).items():
+                keys.add((sub_id, nxt))
+        if not keys:
+            return RateSummary()
+        summary = calls_rate_many(keys=keys)
+        touched = {s for s, _ in keys}
+        self._state = {k: v for k, v in self._state.items() if k[0] not in touched}
+        return summary
+
+    # -- internals --
+
+    def _check_transaction(self) -> None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute("SELECT txid_current()")
+                txid = cur.fetchone()[0]
+        else:
+            txid = -1
+            self._state.clear()  # no cheap transaction id: never reuse
+        if txid != self._txid:
+            self._txid = txid
+            self._state.clear()
+            self._subs.clear()
+
+    def _lock_and_load(self, sub_ids: list[int]) -> None:
+        new = [s for s in sub_ids if s not in self._subs]
+        if not new:
+            return
+        for row in (
+            Subscription.objects.select_for_update()
+            .filter(id__in=new)
+            .order_by("id")
+            .values("id", "activated_on", "ended_on")
+        ):
+            self._subs[row["id"]] = row
+        missing = [s for s in new if s not in self._plan_periods]
+        self._plan_periods.update(_plan_periods_for(missing))
+
+    def _load_states(self, keys: list[tuple[int, dt.date]]) -> None:
+        keys = [k for k in keys if k[0] in self._subs]
+        by_period: dict[dt.date, list[int]] = defaultdict(list)
+        for sub_id, period in keys:
+            by_period[period].append(sub_id)
+        for period, sub_ids in by_period.items():
+            subs = {s: self._subs[s] for s in sub_ids}
+            used_before = _pool_used_before(
+                period, _running_terms(subs, self._plan_periods, period)
+            )
+            days = _day_usage(period, sub_ids)
+            for sub_id in sub_ids:
+                inputs = _inputs(
+                    subs[sub_id],
+                    period,
+                    self._plan_periods.get(sub_id, ()),
+                    self.calendar,
+                    used_before.get(sub_id, 0),
+                )
+                states = []
+                for seg in inputs.segments:
+                    used, last, unrated = 0, None, 0
+                    for day, (d_used, d_last, d_unrated) in days.get(
+                        sub_id, {}
+                    ).items():
+                        if seg.contains(day):
+                            used += d_used
+                            unrated += d_unrated
+                            if d_last is not None and (last is None or d_last > last):
+                                last = d_last
+                    states.append(_SegmentState(seg, used, last, unrated))
+                self._state[(sub_id, period)] = states
+
+    def _rate_key(
+        self,
+        key: tuple[int, dt.date],
+        calls: list[core.CallIn],
+        result: IncomingRatings,
+    ) -> None:
+        states = self._state[key]
+        segments = [
+            replace(
+                st.segment,
+                pool_available=max(0, st.segment.pool_available - st.used),
+            )
+            for st in states
+        ]
+        inside: list[core.CallIn] = []
+        slow = False
+        for c in calls:
+            day = core.local_date(c.start)
+            index = next((i for i, s in enumerate(segments) if s.contains(day)), None)
+            if index is None:
+                result.outside.append(c.call_id)
+                continue
+            st = states[index]
+            if st.unrated or (st.last_start is not None and c.start <= st.last_start):
+                slow = True
+            inside.append(c)
+        if not inside:
+            return
+        ratings = core.rate_month(inside, segments, self.calendar)
+        for r in ratings:
+            result.ratings[r.call_id] = r
+        if slow:
+            result.rerate.add(key)
+            del self._state[key]
+            return
+        # Remember what this batch used, for the next batch of the import.
+        for c, r in zip(
+            sorted(inside, key=lambda c: c.order_key), ratings, strict=True
+        ):
+            day = core.local_date(c.start)
+            st = next(s for s in states if s.segment.contains(day))
+            st.used += r.pool_minutes
+            if st.last_start is None or c.start > st.last_start:
+                st.last_start = c.start
+        _, month_last = core.month_bounds(key[1])
+        last = states[-1].segment if states else None
+        if (
+            last is not None
+            and last.plan.is_term_plan
+            and last.end_date == month_last
+            and last.term_end > month_last
+        ):
+            result.follow[key] = last.term_end
+
+
+def _day_usage(
+    period: dt.date, sub_ids: list[int]
+) -> dict[int, dict[dt.date, tuple[int, dt.datetime | None, int]]]:
+    """Per subscription and local day of ``period``: pool used by stored calls,
+    the latest non-frozen start and the number of non-frozen unrated calls."""
+    not_frozen = Q(invoice__isnull=True) | Q(invoice__status=Invoice.Status.DRAFT)
+    rows = (
+        CallRecord.objects.filter(subscription_id__in=sub_ids, period=period)
+        .annotate(day=TruncDate("start_time", tzinfo=core.SHANGHAI))
+        .values("subscription_id", "day")
+        .annotate(
+            used=Sum("pool_minutes"),
+            last=Max("start_time", filter=not_frozen),
+            unrated=Count("id", filter=not_frozen & Q(rated_at__isnull=True)),
+        )
+        .order_by()
+    )
+    out: dict[int, dict] = defaultdict(dict)
+    for r in rows:
+        out[r["subscription_id"]][r["day"]] = (
+            int(r["used"] or 0),
+            r["last"],
+            int(r["unrated"] or 0),
+        )
+    return out

@@ -1,15 +1,20 @@
 """Rating in the database: loading inputs, storing ratings, late calls, terms."""
 
 import datetime as dt
+import random
+import threading
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import CallRecord, Invoice
+from billing.rating import CallIn
 from billing.services.rating import (
+    IncomingCall,
+    RatingSession,
     calendar_load,
     calls_rate,
     calls_rate_many,
@@ -285,3 +290,208 @@ def test_rating_many_months_costs_a_constant_number_of_queries(
     assert counts[0] == counts[1]
     with django_assert_max_num_queries(counts[0]):
         calls_rate_many(keys=[(s.pk, MARCH) for s in subs])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_rating_the_same_number_at_once_agree_with_all_at_once():
+    # Given a 10-minute pool with a (4 min) rated, and two imports that each
+    # add one 4-minute call (x at 10:00, y at 11:00) and rate at the same time
+    sub = SubscriptionFactory(plan=small_plan(), activated_on=MARCH)
+    add_call(sub, "a", at(2026, 3, 2, 9, 0), 240)
+    calls_rate(subscription=sub, period=MARCH)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def import_one(call_id, hour):
+        try:
+            with transaction.atomic():
+                add_call(sub, call_id, at(2026, 3, 2, hour, 0), 240)
+                barrier.wait(timeout=10)
+                calls_rate(subscription=sub, period=MARCH)
+        except Exception as exc:  # reported below, never swallowed
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=import_one, args=("x", 10)),
+        threading.Thread(target=import_one, args=("y", 11)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then the result is that of all calls at once: a 4, x 4, y 2 + 2 charged
+    # (2 × 0.15 = 0.30), never 4 + 4 + 4 = 12 minutes from a 10-minute pool.
+    assert errors == []
+    assert rated("x")[2:4] == (4, 0)
+    assert rated("y") == ("peak", 4, 2, 2, D("0.3000"))
+
+
+# --- the import's fast path --------------------------------------------------
+
+
+def incoming(sub, call_id, start, seconds, direction="inbound", answered=True):
+    return IncomingCall(sub.pk, CallIn(call_id, start, seconds, direction, answered))
+
+
+def insert_rated(sub, calls, result):
+    """What the import does: insert the calls with the ratings it was given."""
+    rows = []
+    for inc in calls:
+        if inc.call.call_id in result.outside:
+            continue
+        r = result.ratings[inc.call.call_id]
+        rows.append(
+            CallRecord(
+                call_id=inc.call.call_id,
+                company=sub.company,
+                subscription=sub,
+                number=sub.number,
+                start_time=inc.call.start,
+                period=inc.call.start.astimezone(SH).date().replace(day=1),
+                duration_seconds=inc.call.duration_seconds,
+                direction=inc.call.direction,
+                status="answered" if inc.call.answered else "missed",
+                band=r.band,
+                billable_minutes=r.billable_minutes,
+                pool_minutes=r.pool_minutes,
+                charged_minutes=r.charged_minutes,
+                rate=r.rate,
+                amount=r.amount,
+                rated_at=result.rated_at,
+            )
+        )
+    CallRecord.objects.bulk_create(rows)
+
+
+def import_batches(sub, batches):
+    session = RatingSession()
+    results = []
+    for batch in batches:
+        with transaction.atomic():
+            result = session.rate_incoming(batch)
+            insert_rated(sub, batch, result)
+            session.finish(result)
+        results.append(result)
+    return results
+
+
+def test_batches_in_time_order_are_rated_once_without_re_rating():
+    # Given a 10-minute pool and two batches in time order: a 4, b 4 | c 4, d 1
+    sub = SubscriptionFactory(plan=small_plan(), activated_on=MARCH)
+    first = [
+        incoming(sub, "a", at(2026, 3, 2, 9, 0), 240),
+        incoming(sub, "b", at(2026, 3, 3, 9, 0), 240),
+    ]
+    second = [
+        incoming(sub, "c", at(2026, 3, 4, 9, 0), 240),
+        incoming(sub, "d", at(2026, 3, 5, 9, 0), 60),
+    ]
+    results = import_batches(sub, [first, second])
+    # Then nothing needed re-rating, and c got the 2 left (2 × 0.15 = 0.30)
+    assert [r.rerate for r in results] == [set(), set()]
+    assert rated("c") == ("peak", 4, 2, 2, D("0.3000"))
+    assert rated("d") == ("peak", 1, 0, 1, D("0.1500"))
+    # and re-rating everything from scratch changes nothing.
+    assert calls_rate(subscription=sub, period=MARCH).changed == 0
+
+
+def test_a_batch_with_an_earlier_call_re_rates_the_month_after_the_insert():
+    # Given b (8 min, March 10th) imported; then a (6 min, March 2nd)
+    sub = SubscriptionFactory(plan=small_plan(), activated_on=MARCH)
+    import_batches(sub, [[incoming(sub, "b", at(2026, 3, 10, 9, 0), 480)]])
+    (result,) = import_batches(sub, [[incoming(sub, "a", at(2026, 3, 2, 9, 0), 360)]])
+    # Then the month was re-rated as if a came first: a 6, b 4 + 4 charged
+    assert result.rerate == {(sub.pk, MARCH)}
+    assert rated("a")[2:4] == (6, 0)
+    assert rated("b") == ("peak", 8, 4, 4, D("0.6000"))
+
+
+def test_new_calls_after_an_issued_month_use_what_was_left():
+    sub = SubscriptionFactory(plan=small_plan(), activated_on=MARCH)
+    import_batches(sub, [[incoming(sub, "b", at(2026, 3, 10, 9, 0), 480)]])
+    issue(sub, MARCH, ["b"])
+    # An earlier late call: b is frozen, so a only gets the 2 left.
+    import_batches(sub, [[incoming(sub, "a", at(2026, 3, 2, 9, 0), 360)]])
+    assert rated("a") == ("peak", 6, 2, 4, D("0.6000"))
+    assert rated("b")[2:4] == (8, 0)
+
+
+def test_importing_an_earlier_month_of_a_term_re_rates_the_later_months():
+    # March (60 min) imported first, then February (60 min) arrives:
+    # February takes 60 of 100, March is left 40 and pays 20 × 0.12 = 2.40.
+    sub = term_sub()
+    import_batches(sub, [[incoming(sub, "mar", at(2026, 3, 10, 10, 0), 3600)]])
+    assert rated("mar")[2:4] == (60, 0)
+    import_batches(sub, [[incoming(sub, "feb", at(2026, 2, 10, 10, 0), 3600)]])
+    assert rated("feb")[2:4] == (60, 0)
+    assert rated("mar") == ("peak", 60, 40, 20, D("2.4000"))
+
+
+def test_one_batch_spanning_two_months_of_a_term_agrees_with_rating_all_at_once():
+    sub = term_sub()
+    import_batches(
+        sub,
+        [
+            [
+                incoming(sub, "mar", at(2026, 3, 10, 10, 0), 3600),
+                incoming(sub, "feb", at(2026, 2, 10, 10, 0), 3600),
+            ]
+        ],
+    )
+    assert rated("mar")[2:4] == (40, 20)
+
+
+def test_calls_on_days_without_service_are_returned_as_outside():
+    sub = SubscriptionFactory(plan=small_plan(), activated_on=dt.date(2026, 3, 10))
+    session = RatingSession()
+    with transaction.atomic():
+        result = session.rate_incoming(
+            [
+                incoming(sub, "early", at(2026, 3, 9, 10, 0), 60),
+                incoming(sub, "ok", at(2026, 3, 10, 10, 0), 60),
+            ]
+        )
+    assert result.outside == ["early"]
+    assert set(result.ratings) == {"ok"}
+
+
+def test_random_batches_in_any_order_equal_rating_all_at_once():
+    # Given 60 random calls imported in 4 shuffled batches on one number,
+    # and the same calls inserted raw on another number and rated at once
+    rnd = random.Random(7)
+    one = SubscriptionFactory(plan=PlanFactory(included_minutes=60), activated_on=MARCH)
+    two = SubscriptionFactory(plan=one.plan_periods.get().plan, activated_on=MARCH)
+    specs = [
+        (
+            f"{i:03d}",
+            at(2026, 3, 1) + dt.timedelta(minutes=rnd.randrange(31 * 24 * 60)),
+            rnd.randrange(0, 400),
+            rnd.choice(["inbound", "inbound", "outbound"]),
+        )
+        for i in range(60)
+    ]
+    rnd.shuffle(specs)
+    batches = [
+        [incoming(one, f"1-{cid}", start, sec, d) for cid, start, sec, d in specs[i::4]]
+        for i in range(4)
+    ]
+    import_batches(one, batches)
+    for cid, start, sec, d in specs:
+        add_call(two, f"2-{cid}", start, sec, direction=d)
+    calls_rate(subscription=two, period=MARCH)
+
+    def ratings(sub, prefix):
+        return {
+            c.call_id.removeprefix(prefix): (
+                c.pool_minutes,
+                c.charged_minutes,
+                c.amount,
+            )
+            for c in CallRecord.objects.filter(subscription=sub)
+        }
+
+    # Then both numbers were rated alike
+    assert ratings(one, "1-") == ratings(two, "2-")
+    assert sum(p for p, _, _ in ratings(one, "1-").values()) == 60
