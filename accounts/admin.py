@@ -97,6 +97,7 @@ class AgentAdmin(AgentScopedAdmin):
 
 class BusinessLicenceInline(AgentScopedInline, admin.TabularInline):
     model = BusinessLicence
+    agent_path = "company__agent"
     extra = 0
     can_delete = False
     staff_actions = frozenset({"view"})

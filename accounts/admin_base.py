@@ -24,7 +24,7 @@ their company, see ``USER_SCOPE``.
 
 from django.contrib import admin
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db.models import Q
 
 #: The ``agent_path`` of accounts.User: staff of the agent, or users of its
@@ -84,8 +84,25 @@ class AgentScopedMixin(StaffRightsMixin):
             return queryset
         if not is_agent_staff(request):
             return queryset.none()
-        path = self.agent_path if path is None else path
+        path = self.get_agent_path() if path is None else path
         return queryset.filter(agent_q(path, request.user.agent_id))
+
+    def get_agent_path(self) -> str:
+        """``agent_path``, or the one inferred for the model when left empty.
+
+        An empty ``agent_path`` on anything but Agent itself (typically an
+        inline that forgot to set it) would compare the row's id with the
+        agent's id; infer the path from the model's fields instead.
+        """
+        if self.agent_path or self.model._meta.label == "accounts.Agent":
+            return self.agent_path
+        inferred = agent_path_for(self.model)
+        if inferred is None:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}: set agent_path, the lookup from "
+                f"{self.model._meta.label} to accounts.Agent"
+            )
+        return inferred
 
     def get_queryset(self, request):
         return self.scope_queryset(request, super().get_queryset(request))
