@@ -1,8 +1,14 @@
 """Demo agents, companies and users (see the seed_demo command)."""
 
+import datetime as dt
+import struct
+import zlib
+
+from django.conf import settings
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from .models import Agent, Company, User
+from .models import Agent, BusinessLicence, Company, Invitation, User
 
 DEMO_PASSWORD = "hotline400-demo"
 
@@ -61,6 +67,19 @@ COMPANIES = [
         "users": [("owner@yuelai-travel.example.cn", "刘洋", User.Role.OWNER)],
     },
     {
+        "agent": "华南通信代理",
+        "name": "东莞市达成五金制品有限公司",
+        "uscc": "91441900MA4UJ2KR0A",
+        "address": "广东省东莞市长安镇振安中路18号",
+        "billing_email": "caiwu@dacheng-hw.example.cn",
+        "contact_phone": "+8676985501234",
+        "verification_status": Company.Verification.REJECTED,
+        "verification_reason": (
+            "营业执照照片模糊，无法辨认统一社会信用代码，请重新拍摄上传。"
+        ),
+        "users": [("owner@dacheng-hw.example.cn", "何敏", User.Role.OWNER)],
+    },
+    {
         "agent": "华北通信代理",
         "name": "北京京东方物流有限公司",
         "uscc": "91110105MA00L0G13K",
@@ -115,9 +134,72 @@ def seed(*, stdout) -> None:
                     email, DEMO_PASSWORD, full_name=name, company=company, role=role
                 )
 
+    _seed_licences()
+    _seed_invitation()
+
     stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
     stdout.write("  company owner:   owner@pengcheng.example.cn")
     stdout.write("  company finance: finance@pengcheng.example.cn")
     stdout.write("  company member:  member@pengcheng.example.cn")
+    stdout.write("  awaiting 实名认证: owner@yuelai-travel.example.cn")
+    stdout.write("  rejected 实名认证: owner@dacheng-hw.example.cn")
     stdout.write("  agent staff:     agent@hotline400.example.cn  (/admin/)")
     stdout.write("  superuser:       admin@hotline400.example.cn  (/admin/)")
+
+
+def _demo_png(width: int = 320, height: int = 200) -> bytes:
+    """A plain PNG standing in for a scanned licence (no image library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return (
+            struct.pack(">I", len(data))
+            + body
+            + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" + bytes((250, 236, 200)) * width
+    pixels = zlib.compress(row * height)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def _seed_licences() -> None:
+    """Every demo company has a licence, so the verification queue shows one."""
+    image = _demo_png()
+    for company in Company.objects.filter(
+        uscc__in=[_valid_uscc(c["uscc"]) for c in COMPANIES]
+    ):
+        if company.licences.exists():
+            continue
+        owner = company.users.filter(role=User.Role.OWNER).first()
+        licence = BusinessLicence(
+            company=company,
+            original_name="营业执照.png",
+            content_type=BusinessLicence.ContentType.PNG,
+            size=len(image),
+            uploaded_by=owner,
+        )
+        licence.file.save("licence.png", ContentFile(image), save=True)
+
+
+def _seed_invitation() -> None:
+    company = Company.objects.filter(uscc=_valid_uscc(COMPANIES[0]["uscc"])).first()
+    if company is None or company.invitations.exists():
+        return
+    from .services import invitation_token_hash
+
+    Invitation.objects.create(
+        company=company,
+        email="new.colleague@pengcheng.example.cn",
+        role=User.Role.MEMBER,
+        # A token nobody knows: the demo shows an open invitation, not a link.
+        token=invitation_token_hash(f"demo-{company.pk}-{settings.SECRET_KEY}"),
+        invited_by=company.users.filter(role=User.Role.OWNER).first(),
+        expires_at=timezone.now() + dt.timedelta(days=settings.HOTLINE_INVITATION_DAYS),
+    )

@@ -294,3 +294,38 @@ def test_a_bad_new_licence_leaves_the_rejection_as_it_was(client, company, owner
     assert company.verification_status == Company.Verification.REJECTED
     assert company.licences.count() == 0
     assert _media_files() == []
+
+
+def test_sign_up_still_checks_the_csrf_token(db):
+    from django.test import Client
+
+    AgentFactory()
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(reverse("accounts:signup"))
+    token = page.context["csrf_token"]
+
+    forged = browser.post(
+        reverse("accounts:signup"), {**signup_data(), "licence": upload(PDF)}
+    )
+    genuine = browser.post(
+        reverse("accounts:signup"),
+        {**signup_data(), "csrfmiddlewaretoken": token, "licence": upload(PDF)},
+    )
+
+    assert forged.status_code == 403
+    assert genuine.status_code == 302
+    assert Company.objects.count() == 1
+
+
+def test_licence_upload_still_checks_the_csrf_token(company, owner):
+    from django.test import Client
+
+    company.verification_status = Company.Verification.REJECTED
+    company.save()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+
+    forged = browser.post(reverse("accounts:licence_upload"), {"licence": upload(PDF)})
+
+    assert forged.status_code == 403
+    assert company.licences.count() == 0
