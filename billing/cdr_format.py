@@ -448,8 +448,10 @@ class RowValidator:
         shown = f"{number[:3]}-{number[3:6]}-{number[6:]}"
         if info is None:
             raise RowError(_("Unknown 400 number %(number)s.") % {"number": shown})
-        if self.agent_id is not None and not any(
-            s.agent_id == self.agent_id for s in info.spans
+        if (
+            self.agent_id is not None
+            and info.spans
+            and not any(s.agent_id == self.agent_id for s in info.spans)
         ):
             raise RowError(
                 _("The 400 number %(number)s is not a number of your companies.")

@@ -1,0 +1,716 @@
+"""Importing carrier CDRs: files (command, admin upload, Celery) and API batches.
+
+Every path validates rows with ``billing.cdr_format`` and ends with the calls
+stored and rated; rows that fail are kept as ``CdrImportError`` rows.
+
+PostgreSQL (the fast path, files of any size, bounded memory)
+  1. Stream the file through the validator and ``COPY`` the valid rows into
+     a temp staging table (and the rejected rows into a second one), a chunk
+     at a time, updating the import's progress between chunks. Nothing is
+     held in memory but a chunk and the set of call ids seen (for duplicates
+     within the file).
+  2. In one transaction, under an advisory lock that serialises call
+     inserts: drop the staged rows whose call_id is already stored (the
+     duplicates), rate the calls, insert them with one ``INSERT … SELECT``
+     in (subscription, month, start) order, move the rejected rows into
+     ``CdrImportError`` and store the summary.
+  Rating: a subscription-month that has no stored calls yet (and no later
+  month with calls, so no term pool downstream) is rated before insert, from
+  the staged rows, by the pure core (``billing.rating.rate_month``) with the
+  inputs the rating service would load; its rows are written once. Every
+  other affected month is re-rated after the insert by
+  ``billing.services.rating.calls_rate_many`` (late and out-of-order calls,
+  frozen calls of issued invoices, term pools that cascade).
+
+Other databases (SQLite, the embedded default) and API batches use the
+generic path: the same validation, ``bulk_create`` in batches and
+``calls_rate_many`` for every affected month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from billing import rating as core
+from billing.cdr_format import (
+    FIELD_ORDER,
+    CdrFileError,
+    CdrReader,
+    NumberInfo,
+    RowError,
+    RowValidator,
+    SubscriptionSpan,
+    ValidCall,
+)
+from billing.models import CallRecord, CdrImport, CdrImportError
+from billing.services import rating as rating_service
+from billing.services.rating import IncomingCall, IncomingRatings, RatingSession
+from plans.models import PhoneNumber, Subscription
+
+logger = logging.getLogger(__name__)
+
+# Files above this size are imported by a Celery task from the admin.
+ASYNC_THRESHOLD_BYTES = 2 * 1024 * 1024
+CHUNK_ROWS = 50_000
+ORM_BATCH = 2_000
+# Calls handed to the rating session at once (whole subscription-months).
+RATE_BATCH = 20_000
+RATING_COLUMNS = "line, band, billable, pool, charged, rate, amount"
+MAX_API_BATCH = 10_000
+# Serialises call inserts (file imports and API batches): a call_id checked
+# as new stays new until the insert commits.
+CALL_INSERT_LOCK = 400_400_001
+SHANGHAI = core.SHANGHAI
+
+
+@dataclass
+class RowProblem:
+    line_number: int
+    raw: str
+    reason: str
+    call_id: str = ""
+
+
+@dataclass
+class Outcome:
+    """What became of a batch of rows (the API's answer)."""
+
+    cdr_import: CdrImport
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+# --- numbers known to the database ---------------------------------------------
+
+
+class NumberDirectory(dict):
+    """Canonical number → NumberInfo for every number that was ever activated.
+
+    Numbers never subscribed are looked up one by one on first sight (rare:
+    they are errors) so a large inventory is never loaded.
+    """
+
+    def __missing__(self, key: str) -> NumberInfo | None:
+        number_id = (
+            PhoneNumber.objects.filter(number=key).values_list("id", flat=True).first()
+        )
+        info = None if number_id is None else NumberInfo(number_id, ())
+        self[key] = info
+        return info
+
+    def get(self, key, default=None):
+        value = self[key]
+        return default if value is None else value
+
+
+def number_directory() -> NumberDirectory:
+    spans: dict[int, list[SubscriptionSpan]] = defaultdict(list)
+    numbers: dict[int, str] = {}
+    rows = (
+        Subscription.objects.filter(activated_on__isnull=False)
+        .exclude(status=Subscription.Status.CANCELLED)
+        .order_by("activated_on", "id")
+        .values_list(
+            "id",
+            "number_id",
+            "number__number",
+            "company_id",
+            "company__agent_id",
+            "activated_on",
+            "ended_on",
+        )
+    )
+    for sub_id, number_id, number, company_id, agent_id, start, end in rows:
+        numbers[number_id] = number
+        spans[number_id].append(
+            SubscriptionSpan(
+                subscription_id=sub_id,
+                company_id=company_id,
+                agent_id=agent_id,
+                activated_on=start.isoformat(),
+                ended_on=end.isoformat() if end else None,
+            )
+        )
+    directory = NumberDirectory()
+    for number_id, number in numbers.items():
+        directory[number] = NumberInfo(number_id, tuple(spans[number_id]))
+    return directory
+
+
+# --- entry points ---------------------------------------------------------------
+
+
+def cdr_import_create(
+    *,
+    source: str,
+    agent=None,
+    created_by=None,
+    upload=None,
+    original_name: str = "",
+) -> CdrImport:
+    """A queued import; ``upload`` (an uploaded file) is stored under MEDIA_ROOT."""
+    imp = CdrImport(
+        source=source,
+        agent=agent,
+        created_by=created_by,
+        original_name=(original_name or getattr(upload, "name", "") or "")[:255],
+    )
+    if upload is not None:
+        imp.total_bytes = upload.size
+        imp.file.save(
+            f"{timezone.now():%Y%m}/{_safe_name(upload.name)}", upload, save=False
+        )
+    imp.save()
+    return imp
+
+
+def _safe_name(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).name)
+    return stem[-100:] or "cdrs.csv"
+
+
+def cdr_import_file(
+    *, path: str | Path, agent=None, created_by=None, source=CdrImport.Source.COMMAND
+) -> CdrImport:
+    """Import a file from the server's disk (the management command)."""
+    path = Path(path)
+    imp = cdr_import_create(
+        source=source, agent=agent, created_by=created_by, original_name=path.name
+    )
+    with open(path, "rb") as stream:
+        return cdr_import_run(cdr_import=imp, stream=stream)
+
+
+def cdr_import_run(
+    *, cdr_import: CdrImport, stream: BinaryIO | None = None, fast: bool | None = None
+) -> CdrImport:
+    """Run a queued import from ``stream`` or its stored file; returns it updated.
+
+    ``fast`` forces the PostgreSQL path on or off (None: PostgreSQL → fast).
+    """
+    imp = cdr_import
+    if imp.status not in (CdrImport.Status.QUEUED, CdrImport.Status.RUNNING):
+        return imp
+    if fast is None:
+        fast = connection.vendor == "postgresql"
+    own = stream is None
+    if own:
+        if not imp.file:
+            return _finish_rejected(imp, _("The uploaded file is missing."))
+        stream = imp.file.open("rb")
+    try:
+        stream.seek(0, io.SEEK_END)
+        imp.total_bytes = stream.tell()
+        stream.seek(0)
+        imp.status = CdrImport.Status.RUNNING
+        imp.started_at = timezone.now()
+        imp.processed_bytes = 0
+        imp.save(
+            update_fields=["status", "started_at", "total_bytes", "processed_bytes"]
+        )
+        try:
+            reader = CdrReader(stream)
+        except CdrFileError as exc:
+            return _finish_rejected(imp, exc.message)
+        imp.encoding = reader.encoding
+        imp.save(update_fields=["encoding"])
+        loader = _PgLoader(imp) if fast else _OrmLoader(imp)
+        try:
+            _stream_rows(imp, reader, loader)
+            loader.finish()
+        except Exception:
+            # Nothing was stored (phase 2 is one transaction); say so, keep
+            # the traceback in the log and let the caller show the status.
+            logger.exception("CDR import %s failed", imp.pk)
+            loader.abandon()
+            CdrImport.objects.filter(pk=imp.pk).update(
+                status=CdrImport.Status.FAILED,
+                message=_("The import failed; nothing was imported. Try again."),
+                finished_at=timezone.now(),
+            )
+        finally:
+            reader.detach()
+    finally:
+        if own:
+            stream.close()
+    imp.refresh_from_db()
+    return imp
+
+
+def _stream_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
+    validator = RowValidator(
+        number_directory(), agent_id=imp.agent_id, columns=reader.columns
+    )
+    validate = validator.validate
+    add = loader.add
+    rows = 0
+    pending = 0
+    for line, fields in reader.rows():
+        rows += 1
+        try:
+            call = validate(fields)
+        except RowError as exc:
+            loader.reject(line, reader.raw(fields), exc.reason)
+            continue
+        add(line, call)
+        pending += 1
+        if pending >= CHUNK_ROWS:
+            pending = 0
+            loader.flush()
+            loader.progress(rows, reader.bytes_read)
+    loader.flush()
+    loader.progress(rows, imp.total_bytes)
+
+
+def _summary_message(imported: int, duplicates: int, rejected: int) -> str:
+    if imported == 0 and duplicates and not rejected:
+        return ngettext(
+            "Nothing new: the call was already imported.",
+            "Nothing new: all %(count)d calls were already imported.",
+            duplicates,
+        ) % {"count": duplicates}
+    return _(
+        "%(imported)d imported, %(duplicates)d duplicates (already stored), "
+        "%(rejected)d rejected."
+    ) % {"imported": imported, "duplicates": duplicates, "rejected": rejected}
+
+
+def _finish_rejected(imp: CdrImport, message: str) -> CdrImport:
+    imp.status = CdrImport.Status.REJECTED
+    imp.message = message
+    imp.finished_at = timezone.now()
+    imp.save(update_fields=["status", "message", "finished_at"])
+    return imp
+
+
+def _store_summary(
+    imp: CdrImport, *, rows: int, imported: int, duplicates: int, rejected: int
+) -> None:
+    CdrImport.objects.filter(pk=imp.pk).update(
+        status=CdrImport.Status.DONE,
+        rows_read=rows,
+        imported=imported,
+        duplicates=duplicates,
+        rejected=rejected,
+        processed_bytes=imp.total_bytes,
+        message=_summary_message(imported, duplicates, rejected),
+        finished_at=timezone.now(),
+    )
+
+
+def _lock_call_inserts() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [CALL_INSERT_LOCK])
+
+
+# --- the generic path (any database, API batches) ------------------------------
+
+
+class _OrmLoader:
+    """Keeps valid calls in batches and stores them with the ORM at the end."""
+
+    def __init__(self, imp: CdrImport):
+        self.imp = imp
+        self.calls: list[tuple[int, ValidCall]] = []
+        self.problems: list[RowProblem] = []
+        self.rows = 0
+
+    def add(self, line: int, call: ValidCall) -> None:
+        self.calls.append((line, call))
+
+    def reject(self, line: int, raw: str, reason: str, call_id: str = "") -> None:
+        self.problems.append(RowProblem(line, raw, reason[:300], call_id))
+
+    def flush(self) -> None:
+        pass
+
+    def progress(self, rows: int, done_bytes: int) -> None:
+        self.rows = rows
+        CdrImport.objects.filter(pk=self.imp.pk).update(
+            rows_read=rows, processed_bytes=done_bytes
+        )
+
+    def abandon(self) -> None:
+        self.calls = []
+
+    @transaction.atomic
+    def finish(self) -> tuple[int, int]:
+        _lock_call_inserts()
+        imp = self.imp
+        now = timezone.now()
+        imported = duplicates = 0
+        keys: set[tuple[int, dt.date]] = set()
+        for i in range(0, len(self.calls), ORM_BATCH):
+            batch = self.calls[i : i + ORM_BATCH]
+            ids = [c[0] for _line, c in batch]
+            stored = set(
+                CallRecord.objects.filter(call_id__in=ids).values_list(
+                    "call_id", flat=True
+                )
+            )
+            objs = []
+            for _line, c in batch:
+                if c[0] in stored:
+                    duplicates += 1
+                    continue
+                start = dt.datetime.fromisoformat(c[7]).replace(tzinfo=SHANGHAI)
+                period = dt.date.fromisoformat(c[8])
+                keys.add((c[2], period))
+                objs.append(
+                    CallRecord(
+                        call_id=c[0],
+                        number_id=c[1],
+                        subscription_id=c[2],
+                        company_id=c[3],
+                        caller_number=c[4],
+                        caller_area=c[5],
+                        answer_number=c[6],
+                        start_time=start,
+                        period=period,
+                        duration_seconds=c[9],
+                        direction=c[10],
+                        status=c[11],
+                        cdr_import=imp,
+                        created_at=now,
+                    )
+                )
+            CallRecord.objects.bulk_create(objs)
+            imported += len(objs)
+        CdrImportError.objects.bulk_create(
+            [
+                CdrImportError(
+                    cdr_import=imp,
+                    line_number=p.line_number,
+                    raw=p.raw,
+                    reason=p.reason,
+                )
+                for p in self.problems
+            ],
+            batch_size=ORM_BATCH,
+        )
+        if keys:
+            rating_service.calls_rate_many(keys=sorted(keys, key=lambda k: k[1]))
+        _store_summary(
+            imp,
+            rows=self.rows or (len(self.calls) + len(self.problems)),
+            imported=imported,
+            duplicates=duplicates,
+            rejected=len(self.problems),
+        )
+        return imported, duplicates
+
+
+# --- the PostgreSQL path ----------------------------------------------------------
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+class _PgLoader:
+    """Stages rows with COPY, then dedupes, rates and inserts in one transaction."""
+
+    STAGE_COLUMNS = (
+        "line, call_id, number_id, subscription_id, company_id, caller_number,"
+        " caller_area, answer_number, start_local, period, duration_seconds,"
+        " direction, status"
+    )
+
+    def __init__(self, imp: CdrImport):
+        self.imp = imp
+        self.stage = f"cdr_stage_{imp.pk}"
+        self.errors = f"cdr_stage_errors_{imp.pk}"
+        self.ratings = f"cdr_ratings_{imp.pk}"
+        self.lines: list[str] = []
+        self.error_lines: list[str] = []
+        self.rows = 0
+        self.rejected = 0
+        with connection.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE {self.stage} ("
+                " line integer, call_id varchar(64), number_id bigint,"
+                " subscription_id bigint, company_id bigint,"
+                " caller_number varchar(32), caller_area varchar(64),"
+                " answer_number varchar(32), start_local timestamp, period date,"
+                " duration_seconds integer, direction varchar(8), status varchar(8))"
+            )
+            cur.execute(
+                f"CREATE TEMP TABLE {self.errors} (line integer, raw text, reason text)"
+            )
+
+    # phase 1: staging -------------------------------------------------------
+
+    def add(self, line: int, c: ValidCall) -> None:
+        self.lines.append(
+            f"{line}\t{_copy_text(c[0])}\t{c[1]}\t{c[2]}\t{c[3]}\t{c[4]}\t"
+            f"{_copy_text(c[5])}\t{c[6]}\t{c[7]}\t{c[8]}\t{c[9]}\t{c[10]}\t{c[11]}\n"
+        )
+
+    def reject(self, line: int, raw: str, reason: str, call_id: str = "") -> None:
+        self.rejected += 1
+        self.error_lines.append(
+            f"{line}\t{_copy_text(raw)}\t{_copy_text(reason[:300])}\n"
+        )
+        if len(self.error_lines) >= CHUNK_ROWS:
+            self._copy(self.errors, "line, raw, reason", self.error_lines)
+            self.error_lines = []
+
+    def flush(self) -> None:
+        if self.lines:
+            self._copy(self.stage, self.STAGE_COLUMNS, self.lines)
+            self.lines = []
+        if self.error_lines:
+            self._copy(self.errors, "line, raw, reason", self.error_lines)
+            self.error_lines = []
+
+    @staticmethod
+    def _copy(table: str, columns: str, lines: list[str]) -> None:
+        with (
+            connection.cursor() as cur,
+            cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            copy.write("".join(lines).encode("utf-8"))
+
+    def progress(self, rows: int, done_bytes: int) -> None:
+        self.rows = rows
+        CdrImport.objects.filter(pk=self.imp.pk).update(
+            rows_read=rows, processed_bytes=min(done_bytes, self.imp.total_bytes)
+        )
+
+    def abandon(self) -> None:
+        self.lines = []
+        self.error_lines = []
+        self._drop()
+
+    def _drop(self) -> None:
+        try:
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"DROP TABLE IF EXISTS {self.stage}, {self.errors}, {self.ratings}"
+                )
+        except Exception:  # the transaction is broken: the session drops them
+            logger.warning(
+                "could not drop the staging tables of import %s", self.imp.pk
+            )
+
+    # phase 2: dedupe, rate, insert ------------------------------------------
+
+    def finish(self) -> None:
+        try:
+            self._finish()
+        finally:
+            self._drop()
+
+    @transaction.atomic
+    def _finish(self) -> None:
+        imp = self.imp
+        _lock_call_inserts()
+        table = CallRecord._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL work_mem = '256MB'")
+            cur.execute(f"ANALYZE {self.stage}")
+            cur.execute(
+                f"DELETE FROM {self.stage} s USING {table} c"  # noqa: S608
+                " WHERE c.call_id = s.call_id"
+            )
+            duplicates = cur.rowcount
+        session = RatingSession()
+        result = self._rate(session)
+        now = timezone.now()
+        with connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {table} (call_id, company_id, subscription_id,"  # noqa: S608
+                " number_id, caller_number, caller_area, answer_number, start_time,"
+                " period, duration_seconds, direction, status, band,"
+                " billable_minutes, pool_minutes, charged_minutes, rate, amount,"
+                " rated_at, created_at, cdr_import_id)"
+                " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
+                " s.caller_number, s.caller_area, s.answer_number,"
+                " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"
+                " s.duration_seconds, s.direction, s.status,"
+                " coalesce(r.band, ''), coalesce(r.billable, 0),"
+                " coalesce(r.pool, 0), coalesce(r.charged, 0), coalesce(r.rate, 0),"
+                " coalesce(r.amount, 0), CASE WHEN r.line IS NULL THEN NULL"
+                " ELSE %s::timestamptz END, %s, %s"
+                f" FROM {self.stage} s LEFT JOIN {self.ratings} r ON r.line = s.line"
+                " ORDER BY s.subscription_id, s.period, s.start_local, s.call_id"
+                " ON CONFLICT (call_id) DO NOTHING",
+                [result.rated_at, now, imp.pk],
+            )
+            imported = cur.rowcount
+            cur.execute(
+                "INSERT INTO billing_cdrimporterror"  # noqa: S608
+                " (cdr_import_id, line_number, raw, reason)"
+                f" SELECT %s, line, raw, reason FROM {self.errors} ORDER BY line",
+                [imp.pk],
+            )
+        # Rows another writer stored meanwhile (ON CONFLICT) count as duplicates.
+        duplicates += self.staged - imported
+        session.finish(result)
+        _store_summary(
+            imp,
+            rows=self.rows,
+            imported=imported,
+            duplicates=duplicates,
+            rejected=self.rejected,
+        )
+
+    def _rate(self, session: RatingSession) -> IncomingRatings:
+        """Rate the staged calls, a batch of whole subscription-months at a time.
+
+        The ratings go to a temp table joined by the insert. Calls the rating
+        finds outside the subscription's active days become rejected rows.
+        """
+        with connection.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE {self.ratings} (line integer, band varchar(8),"
+                " billable integer, pool integer, charged integer,"
+                " rate numeric(8,4), amount numeric(14,4))"
+            )
+        total = IncomingRatings(ratings={}, outside=[], rated_at=timezone.now())
+        lines: dict[str, int] = {}
+        batch: list[IncomingCall] = []
+        out: list[str] = []
+        self.staged = 0
+
+        def rate_batch() -> None:
+            result = session.rate_incoming(batch)
+            total.rerate |= result.rerate
+            total.follow.update(result.follow)
+            total.outside.extend(result.outside)
+            for call_id, r in result.ratings.items():
+                out.append(
+                    f"{lines[call_id]}\t{r.band}\t{r.billable_minutes}\t"
+                    f"{r.pool_minutes}\t{r.charged_minutes}\t{r.rate}\t{r.amount}\n"
+                )
+            batch.clear()
+            lines.clear()
+
+        raw = connection.connection
+        with raw.cursor(name=f"cdr_rate_{self.imp.pk}") as named:
+            named.itersize = 20_000
+            named.execute(
+                "SELECT line, subscription_id, period, call_id, start_local,"  # noqa: S608
+                " duration_seconds, direction, status"
+                f" FROM {self.stage} ORDER BY subscription_id, period"
+            )
+            current = None
+            for line, sub_id, period, call_id, start, secs, direction, status in named:
+                self.staged += 1
+                if (sub_id, period) != current:
+                    current = (sub_id, period)
+                    if len(batch) >= RATE_BATCH:
+                        rate_batch()
+                        if len(out) >= CHUNK_ROWS:
+                            self._copy(self.ratings, RATING_COLUMNS, out)
+                            out.clear()
+                lines[call_id] = line
+                batch.append(
+                    IncomingCall(
+                        sub_id,
+                        core.CallIn(
+                            call_id,
+                            start.replace(tzinfo=SHANGHAI),
+                            secs,
+                            direction,
+                            status == "answered",
+                        ),
+                    )
+                )
+        if batch:
+            rate_batch()
+        if out:
+            self._copy(self.ratings, RATING_COLUMNS, out)
+        with connection.cursor() as cur:
+            cur.execute(f"CREATE INDEX ON {self.ratings} (line)")
+            cur.execute(f"ANALYZE {self.ratings}")
+            if total.outside:
+                self._reject_outside(cur, total.outside)
+        return total
+
+    def _reject_outside(self, cur, call_ids: list[str]) -> None:
+        cur.execute(
+            f"DELETE FROM {self.stage} WHERE call_id = ANY(%s)"  # noqa: S608
+            " RETURNING line, call_id, start_local",
+            [call_ids],
+        )
+        gone = cur.fetchall()
+        self.staged -= len(gone)
+        self.rejected += len(gone)
+        reason = _("The 400 number had no package in force on that day.")
+        cur.executemany(
+            f"INSERT INTO {self.errors} (line, raw, reason) VALUES (%s, %s, %s)",  # noqa: S608
+            [(line, f"{call_id} {start}", reason) for line, call_id, start in gone],
+        )
+
+
+# --- API batches ------------------------------------------------------------------
+
+
+def cdr_import_batch(
+    *, agent, calls: Sequence[Mapping], created_by=None, name: str = ""
+) -> Outcome:
+    """Import a JSON batch of calls (dicts with the file's English field names).
+
+    Same validation and idempotency as files; a retried batch imports nothing
+    twice. Errors carry the 0-based index in the batch and the call_id.
+    """
+    imp = CdrImport.objects.create(
+        source=CdrImport.Source.API,
+        agent=agent,
+        created_by=created_by,
+        original_name=name[:255],
+        status=CdrImport.Status.RUNNING,
+        started_at=timezone.now(),
+        encoding="utf-8",
+    )
+    validator = RowValidator(number_directory(), agent_id=agent.pk if agent else None)
+    loader = _OrmLoader(imp)
+    for index, item in enumerate(calls):
+        fields = [_api_text(item.get(f)) for f in FIELD_ORDER]
+        try:
+            call = validator.validate(fields)
+        except RowError as exc:
+            loader.reject(index + 1, _api_raw(item), exc.reason, fields[0])
+            continue
+        loader.add(index + 1, call)
+    loader.rows = len(calls)
+    loader.finish()
+    imp.refresh_from_db()
+    problems = [
+        RowProblem(p.line_number - 1, p.raw, p.reason, p.call_id)
+        for p in loader.problems
+    ]
+    return Outcome(cdr_import=imp, problems=problems)
+
+
+def _api_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _api_raw(item: Mapping) -> str:
+    import json
+
+    return json.dumps(item, ensure_ascii=False, default=str)[:10_000]

@@ -1,0 +1,268 @@
+"""Importing CDR files: encodings, bad rows, idempotency, rating, the command."""
+
+import datetime as dt
+import io
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+
+from billing.models import CallRecord, CdrImport, CdrImportError
+from billing.rating import Calendar
+from billing.services.cdr_import import cdr_import_file
+from billing.services.rating import calls_rate_many
+from tests.billing import cdr_fixtures
+from tests.billing.cdr_fixtures import FILES
+
+cdr_world = cdr_fixtures.cdr_world
+
+SH = ZoneInfo("Asia/Shanghai")
+GOOD_FILES = {
+    "utf8.csv": ("utf-8", "U8"),
+    "utf8_bom.csv": ("utf-8-sig", "BOM"),
+    "utf16le_bom.txt": ("utf-16", "U16"),
+    "gbk.csv": ("gb18030", "GBK"),
+    "tab.tsv": ("utf-8", "TAB"),
+    "crlf.csv": ("utf-8", "CRLF"),
+    "chinese_headers.csv": ("utf-8", "ZH"),
+}
+
+
+def ratings_snapshot():
+    return {
+        c.call_id: (
+            c.band,
+            c.billable_minutes,
+            c.pool_minutes,
+            c.charged_minutes,
+            c.rate,
+            c.amount,
+        )
+        for c in CallRecord.objects.all()
+    }
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["copy", "orm"])
+@pytest.mark.parametrize("name", sorted(GOOD_FILES))
+def test_every_encoding_and_layout_imports_all_five_calls(cdr_world, name, fast):
+    # Given a file of five valid calls in one of the accepted layouts
+    encoding, prefix = GOOD_FILES[name]
+    # When it is imported
+    imp = cdr_import_file(path=FILES / name, agent=cdr_world.agent)
+    if not fast:  # the generic path gets the same file once more, freshly
+        CallRecord.objects.all().delete()
+        imp = CdrImport.objects.create(source="command", agent=cdr_world.agent)
+        from billing.services.cdr_import import cdr_import_run
+
+        with open(FILES / name, "rb") as stream:
+            imp = cdr_import_run(cdr_import=imp, stream=stream, fast=False)
+    # Then every call is stored with its subscription, local time and month
+    assert (imp.status, imp.encoding) == ("done", encoding)
+    assert (imp.imported, imp.duplicates, imp.rejected, imp.rows_read) == (5, 0, 0, 5)
+    calls = {c.call_id: c for c in CallRecord.objects.all()}
+    assert sorted(calls) == [f"{prefix}-00{i}" for i in range(1, 6)]
+    first = calls[f"{prefix}-001"]
+    assert first.subscription_id == cdr_world.sub_a1.pk
+    assert first.company_id == cdr_world.sub_a1.company_id
+    assert first.start_time == dt.datetime(2026, 3, 2, 9, 15, tzinfo=SH)
+    assert first.period == dt.date(2026, 3, 1)
+    assert first.direction == "inbound" and first.status == "answered"
+    assert calls[f"{prefix}-004"].direction == "outbound"
+    assert calls[f"{prefix}-003"].status == "missed"
+    assert calls[f"{prefix}-005"].subscription_id == cdr_world.sub_a2.pk
+
+
+def test_imported_calls_are_rated_like_the_rating_service_would(cdr_world):
+    # Given an imported file
+    cdr_import_file(path=FILES / "utf8.csv", agent=cdr_world.agent)
+    # Then every call carries a rating …
+    stored = ratings_snapshot()
+    assert all(v[0] in ("peak", "offpeak") for v in stored.values())
+    calendar = Calendar()
+    call = CallRecord.objects.get(call_id="U8-001")
+    assert call.band == calendar.band_of(call.start_time)
+    assert (call.billable_minutes, call.pool_minutes, call.charged_minutes) == (
+        2,
+        2,
+        0,
+    )
+    big = CallRecord.objects.get(call_id="U8-005")  # 3600 s on a 100-minute pool
+    assert big.billable_minutes == 60 and big.pool_minutes == 60
+    assert CallRecord.objects.filter(rated_at__isnull=True).count() == 0
+    # … and re-rating every month from scratch changes nothing
+    keys = {(c.subscription_id, c.period) for c in CallRecord.objects.all()}
+    summary = calls_rate_many(keys=keys)
+    assert summary.changed == 0
+    assert ratings_snapshot() == stored
+
+
+def test_pool_is_shared_in_start_order_across_imports_arriving_late(cdr_world):
+    # Given a month imported in two files, the later calls first
+    late = (
+        "call_id,service_number,caller_number,start_time,duration_seconds,"
+        "direction,status\n"
+        "L-2,4008100001,13800138000,2026-03-20 10:00:00,3000,inbound,answered\n"
+    )
+    early = (
+        "call_id,service_number,caller_number,start_time,duration_seconds,"
+        "direction,status\n"
+        "L-1,4008100001,13800138000,2026-03-05 10:00:00,3000,inbound,answered\n"
+    )
+    for text in (late, early):
+        imp = CdrImport.objects.create(source="command", agent=cdr_world.agent)
+        from billing.services.cdr_import import cdr_import_run
+
+        cdr_import_run(cdr_import=imp, stream=io.BytesIO(text.encode()))
+    # Then the earlier call took the pool (100 min) first, the later one the rest
+    first = CallRecord.objects.get(call_id="L-1")
+    second = CallRecord.objects.get(call_id="L-2")
+    assert (first.pool_minutes, first.charged_minutes) == (50, 0)
+    assert (second.pool_minutes, second.charged_minutes) == (50, 0)
+    assert second.amount == Decimal("0")
+
+
+def test_reimporting_a_file_imports_nothing_new_and_says_so(cdr_world):
+    # Given a file already imported
+    first = cdr_import_file(path=FILES / "utf8.csv", agent=cdr_world.agent)
+    before = ratings_snapshot()
+    # When it is imported again
+    again = cdr_import_file(path=FILES / "utf8.csv", agent=cdr_world.agent)
+    # Then nothing is added and the summary says everything was a duplicate
+    assert first.imported == 5
+    assert (again.imported, again.duplicates, again.rejected) == (0, 5, 0)
+    assert "already imported" in again.message or "已导入" in again.message
+    assert CallRecord.objects.count() == 5
+    assert ratings_snapshot() == before
+
+
+def test_same_calls_in_another_encoding_are_duplicates(cdr_world):
+    # Given the UTF-8 file imported, then the same call ids re-sent
+    cdr_import_file(path=FILES / "utf8.csv", agent=cdr_world.agent)
+    text = (FILES / "utf8.csv").read_text("utf-8")
+    imp = CdrImport.objects.create(source="command", agent=cdr_world.agent)
+    from billing.services.cdr_import import cdr_import_run
+
+    imp = cdr_import_run(
+        cdr_import=imp, stream=io.BytesIO(text.encode("utf-16")), fast=True
+    )
+    assert (imp.encoding, imp.imported, imp.duplicates) == ("utf-16", 0, 5)
+
+
+def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_imported(
+    cdr_world, settings
+):
+    # Given a file with a bad row of every kind, imported for agent A in English
+    settings.LANGUAGE_CODE = "en"
+    from django.utils import translation
+
+    with translation.override("en"):
+        imp = cdr_import_file(path=FILES / "bad_rows.csv", agent=cdr_world.agent)
+    # Then the two good rows are imported and every other row is explained
+    assert sorted(CallRecord.objects.values_list("call_id", flat=True)) == [
+        "OK-001",
+        "OK-002",
+    ]
+    assert CallRecord.objects.get(call_id="OK-002").start_time == dt.datetime(
+        2026, 3, 3, 10, 0, tzinfo=SH
+    )
+    errors = {e.line_number: e for e in CdrImportError.objects.filter(cdr_import=imp)}
+    expected = {
+        3: "Bad start time",
+        4: "Bad start time",
+        5: "negative",
+        6: "whole number",
+        7: "Unknown direction",
+        8: "Unknown result",
+        9: "Missing value in column “caller_number”",
+        10: "damaged by Excel",
+        11: "damaged by Excel",
+        12: "Unknown 400 number",
+        13: "not in service on 2026-03-05",
+        14: "not in service on 2026-03-05",
+        15: "not a number of your companies",
+        16: "more than once",
+        17: "Missing value",
+        19: "not a 400 number",
+    }
+    assert {line: e.reason for line, e in errors.items()}.keys() == expected.keys()
+    for line, fragment in expected.items():
+        assert fragment in errors[line].reason, (line, errors[line].reason)
+    assert errors[3].raw.startswith("BAD-date,4008100001,13800138000")
+    assert (imp.imported, imp.rejected, imp.duplicates, imp.rows_read) == (2, 16, 0, 18)
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("undecodable.csv", "could not be read"),
+        ("missing_column.csv", "duration_seconds"),
+    ],
+)
+def test_a_rejected_file_imports_nothing(cdr_world, name, fragment):
+    from django.utils import translation
+
+    with translation.override("en"):
+        imp = cdr_import_file(path=FILES / name, agent=cdr_world.agent)
+    assert imp.status == "rejected"
+    assert fragment in imp.message
+    assert CallRecord.objects.count() == 0
+    assert CdrImportError.objects.count() == 0
+
+
+def test_rejection_messages_are_translated_to_chinese(cdr_world):
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        imp = cdr_import_file(path=FILES / "missing_column.csv", agent=cdr_world.agent)
+    assert "duration_seconds" in imp.message
+    assert "缺少" in imp.message
+
+
+def test_without_an_agent_every_agents_numbers_are_accepted(cdr_world):
+    imp = cdr_import_file(path=FILES / "bad_rows.csv")
+    assert CallRecord.objects.filter(call_id="BAD-agent").exists()
+    assert imp.imported == 3
+
+
+def test_command_prints_the_summary_and_exits_zero(cdr_world, capsys):
+    out = io.StringIO()
+    call_command(
+        "import_cdrs",
+        str(FILES / "utf8.csv"),
+        str(FILES / "gbk.csv"),
+        "--agent",
+        str(cdr_world.agent.pk),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "utf8.csv" in text and "gbk.csv" in text
+    assert CallRecord.objects.count() == 10
+
+
+def test_command_exits_non_zero_when_a_file_is_rejected(cdr_world):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command(
+            "import_cdrs",
+            str(FILES / "utf8.csv"),
+            str(FILES / "undecodable.csv"),
+            stdout=io.StringIO(),
+            stderr=err,
+        )
+    assert exit_info.value.code == 1
+    assert "undecodable.csv" in err.getvalue()
+    assert CallRecord.objects.count() == 5  # the good file still imported
+
+
+def test_command_reports_rejected_rows_but_exits_zero(cdr_world):
+    out = io.StringIO()
+    call_command(
+        "import_cdrs",
+        str(FILES / "bad_rows.csv"),
+        "--agent",
+        str(cdr_world.agent.pk),
+        stdout=out,
+    )
+    assert "16" in out.getvalue()
+    assert CdrImport.objects.get().rejected == 16
