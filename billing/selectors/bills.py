@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import (
     Count,
     DecimalField,
@@ -309,6 +310,39 @@ def call_sums(qs: QuerySet[CallRecord]) -> CallSums:
         charged_minutes=row["charged"],
         amount=row["amount"],
     )
+
+
+SUMS_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def line_call_sums(*, company: Company, line: InvoiceLine) -> CallSums:
+    """The sums of a usage line's calls.
+
+    The calls of an issued invoice are frozen (never re-rated, never moved),
+    so their sums never change: they are computed once and kept in the cache
+    for a week. A big line (30,000 calls) costs one aggregate of ~60 ms the
+    first time and nothing after. A draft is always summed afresh.
+    """
+    qs = line_calls(company=company, line=line)
+    if line.invoice.status == Invoice.Status.DRAFT:
+        return call_sums(qs)
+    key = f"bills:line-sums:v1:{line.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return CallSums(*cached)
+    sums = call_sums(qs)
+    cache.set(
+        key,
+        (
+            sums.calls,
+            sums.billable_minutes,
+            sums.pool_minutes,
+            sums.charged_minutes,
+            sums.amount,
+        ),
+        SUMS_CACHE_SECONDS,
+    )
+    return sums
 
 
 @dataclass(frozen=True)

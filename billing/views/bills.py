@@ -164,7 +164,7 @@ def line_calls(request, pk: int):
     page = sel.call_page(
         qs, after=request.GET.get("after"), before=request.GET.get("before")
     )
-    check = sel.SumCheck(line=line, sums=sel.call_sums(qs))
+    check = sel.SumCheck(line=line, sums=sel.line_call_sums(company=company, line=line))
     return render(
         request,
         "billing/line_calls.html",

@@ -255,6 +255,11 @@ SPECTACULAR_SETTINGS = {
     "for carriers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status": name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "billing.models.invoices.Invoice.Status",
+        "CallStatusEnum": "billing.models.calls.CallStatus",
+    },
 }
 
 # ---------------------------------------------------------------------------
