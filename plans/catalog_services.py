@@ -195,6 +195,28 @@ def catalog_load(*, document: Any) -> LoadReport:
     return report
 
 
+def plans_in_use(*, plans) -> list[Plan]:
+    """The plans among ``plans`` that some subscription has (had): these can
+    only be deactivated, never deleted."""
+    return list(plans.filter(subscription_periods__isnull=False).distinct())
+
+
+@transaction.atomic
+def vanity_grade_save(*, grade: VanityGrade) -> bool:
+    """Save a grade edited in the back office; keep its numbers' fee in step.
+
+    Returns whether its rules changed (the stock then needs regrading).
+    """
+    before = (
+        VanityGrade.objects.filter(pk=grade.pk).values_list("rules", flat=True).first()
+        if grade.pk
+        else None
+    )
+    grade.save()
+    vanity_grade_sync_fee(grade=grade)
+    return before != grade.rules
+
+
 def vanity_grade_sync_fee(*, grade: VanityGrade) -> int:
     """Copy the grade's selection fee onto its numbers (the search column).
 

@@ -439,7 +439,30 @@ def _grade_codes() -> dict[str, int]:
 # ---------------------------------------------------------------------------
 
 
-def numbers_regrade(*, batch_size: int = 10_000, progress=None) -> RegradeReport:
+def number_add(*, number: str) -> PhoneNumber:
+    """Add one canonical number to stock, graded (the back office's "add")."""
+    blocks = dict(CarrierBlock.objects.values_list("prefix", "carrier"))
+    carrier = CarrierLookup(blocks)(number)
+    if carrier is None:
+        raise ImportRefused(
+            _("%(number)s: no carrier block covers this number.") % {"number": number}
+        )
+    grader, grade_ids = _grader()
+    result = grader(number)
+    return PhoneNumber.objects.create(
+        number=number,
+        carrier=carrier,
+        grade_id=grade_ids.get(result.code) if result.code else None,
+        grade_reason=result.reason,
+        selection_fee=result.selection_fee,
+        has_four=has_four(number),
+        **_derived_values(number),
+    )
+
+
+def numbers_regrade(
+    *, batch_size: int = 10_000, pks: list[int] | None = None, progress=None
+) -> RegradeReport:
     """Grade the numbers in stock again with the current rules.
 
     Only available numbers change: a held, subscribed or resting number keeps
@@ -454,10 +477,11 @@ def numbers_regrade(*, batch_size: int = 10_000, progress=None) -> RegradeReport
     report = RegradeReport()
     last_pk = 0
     while True:
+        candidates = PhoneNumber.objects.filter(status=available, pk__gt=last_pk)
+        if pks is not None:
+            candidates = candidates.filter(pk__in=pks)
         batch = list(
-            PhoneNumber.objects.filter(status=available, pk__gt=last_pk)
-            .order_by("pk")
-            .values_list(
+            candidates.order_by("pk").values_list(
                 "pk", "number", "grade_id", "grade_reason", "selection_fee", "has_four"
             )[:batch_size]
         )
