@@ -79,11 +79,11 @@ import calendar as _calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from billing.money import line_amount, to_amount4, to_decimal, to_money
+from billing.money import RATE_QUANTUM, line_amount, to_decimal, to_money
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -97,6 +97,10 @@ WORKDAY = "workday"
 Band = Literal["peak", "offpeak"]
 FeeKind = Literal["monthly", "term", "none"]
 LineKind = Literal["inbound_peak", "inbound_offpeak", "outbound"]
+
+
+def _ORDER(call: CallIn) -> tuple[dt.datetime, str]:
+    return (call.start, call.call_id)
 
 
 class RatingError(ValueError):
@@ -207,7 +211,10 @@ class Calendar:
 
     def band_of(self, start: dt.datetime) -> Band:
         """Peak or off-peak for a call starting at ``start`` (aware)."""
-        local = local_start(start)
+        return self.band_of_local(local_start(start))
+
+    def band_of_local(self, local: dt.datetime) -> Band:
+        """The band of a start already converted to Asia/Shanghai."""
         if not self.is_peak_day(local.date()):
             return OFFPEAK
         t = local.time().replace(tzinfo=None)
@@ -455,15 +462,9 @@ def rate_call(call: CallIn, band: Band, tariff: Tariff, pool_left: int) -> CallR
     rate = tariff.rate_for(call.direction, band)
     pool = min(minutes, max(pool_left, 0)) if call.direction == INBOUND else 0
     charged = minutes - pool
-    return CallRating(
-        call_id=call.call_id,
-        band=band,
-        billable_minutes=minutes,
-        pool_minutes=pool,
-        charged_minutes=charged,
-        rate=rate,
-        amount=to_amount4(rate * charged),
-    )
+    # Whole minutes × a 4-decimal rate is exact: quantizing only fixes the scale.
+    amount = (rate * charged).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+    return CallRating(call.call_id, band, minutes, pool, charged, rate, amount)
 
 
 def segment_for(segments: Sequence[Segment], day: dt.date) -> Segment | None:
@@ -488,36 +489,41 @@ def rate_month(
     segment (not subscribed that day) or a duplicated call id.
     """
     frozen = frozen or {}
-    ordered = sorted(calls, key=lambda c: c.order_key)
+    ordered = sorted(calls, key=_ORDER)
     seen: set[str] = set()
-    assigned: list[tuple[CallIn, int]] = []
+    # (call, segment index, local start): Shanghai time is computed once.
+    assigned: list[tuple[CallIn, int, dt.datetime]] = []
+    bounds = [(s.start_date, s.end_date) for s in segments]
     for call in ordered:
         if call.call_id in seen:
             raise RatingError(f"call {call.call_id} appears twice")
         seen.add(call.call_id)
-        day = local_date(call.start)
-        index = next((i for i, s in enumerate(segments) if s.contains(day)), None)
-        if index is None:
+        local = local_start(call.start)
+        day = local.date()
+        index = next((i for i, (lo, hi) in enumerate(bounds) if lo <= day <= hi), -1)
+        if index < 0:
             raise RatingError(
                 f"call {call.call_id} on {day} is outside "
                 "the subscription's active days"
             )
-        assigned.append((call, index))
+        assigned.append((call, index, local))
 
     left = [seg.pool_available for seg in segments]
-    for call, index in assigned:
-        stored = frozen.get(call.call_id)
-        if stored is not None:
-            left[index] = max(0, left[index] - stored.pool_minutes)
+    if frozen:
+        for call, index, _local in assigned:
+            stored = frozen.get(call.call_id)
+            if stored is not None:
+                left[index] = max(0, left[index] - stored.pool_minutes)
 
     out: list[CallRating] = []
-    for call, index in assigned:
+    for call, index, local in assigned:
         stored = frozen.get(call.call_id)
         if stored is not None:
             out.append(stored)
             continue
+        band = calendar.band_of_local(local)
         tariff = segments[index].plan.tariff
-        rating = rate_call(call, calendar.band_of(call.start), tariff, left[index])
+        rating = rate_call(call, band, tariff, left[index])
         left[index] -= rating.pool_minutes
         out.append(rating)
     return out

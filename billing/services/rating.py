@@ -319,12 +319,7 @@ def _rate_batch(
     running = _running_terms(subs, plan_periods, period)
     used = _pool_used_before(period, running)
     rows_by_sub: dict[int, list[tuple]] = defaultdict(list)
-    qs = (
-        CallRecord.objects.filter(subscription_id__in=list(subs), period=period)
-        .order_by()
-        .values_list(*_CALL_FIELDS)
-    )
-    for row in qs:
+    for row in _load_calls(period, list(subs)):
         rows_by_sub[row[1]].append(row)
     _, month_last = core.month_bounds(period)
     follow: dict[int, dt.date] = {}
@@ -383,6 +378,45 @@ def _rate_batch(
     summary.changed += len(changes)
     writer.write(changes, now)
     return follow
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _load_calls(period: dt.date, sub_ids: list[int]):
+    """The month's calls as tuples in ``_CALL_FIELDS`` order.
+
+    On PostgreSQL a raw query returns the start as epoch microseconds and
+    ``rated_at`` as a flag: parsing a million timestamps is most of the cost
+    of reading them.
+    """
+    if connection.vendor != "postgresql":
+        yield from (
+            CallRecord.objects.filter(subscription_id__in=sub_ids, period=period)
+            .order_by()
+            .values_list(*_CALL_FIELDS)
+        )
+        return
+    calls = CallRecord._meta.db_table
+    invoices = Invoice._meta.db_table
+    sql = (
+        "SELECT c.id, c.subscription_id, c.call_id,"  # noqa: S608
+        " (extract(epoch FROM c.start_time) * 1000000)::bigint,"
+        " c.duration_seconds, c.direction, c.status, c.band, c.billable_minutes,"
+        " c.pool_minutes, c.charged_minutes, c.rate, c.amount,"
+        " c.rated_at IS NOT NULL, i.status"
+        f" FROM {calls} c LEFT JOIN {invoices} i ON i.id = c.invoice_id"
+        " WHERE c.subscription_id = ANY(%s) AND c.period = %s"
+    )
+    epoch, micro = _EPOCH, dt.timedelta
+    with connection.cursor() as cur:
+        cur.execute(sql, [sub_ids, period])
+        while batch := cur.fetchmany(10_000):
+            for r in batch:
+                yield (
+                    r[0], r[1], r[2], epoch + micro(microseconds=r[3]), *r[4:13],
+                    True if r[13] else None, r[14],
+                )  # fmt: skip
 
 
 def _split_rows(rows, segments):
