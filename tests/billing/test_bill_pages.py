@@ -202,3 +202,25 @@ def test_invoice_page_query_count_does_not_grow_with_lines_or_calls(
         client.get(url_big)
 
     assert len(small_ctx.captured_queries) == len(big_ctx.captured_queries)
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_every_bill_page_renders_in_both_languages(client, bill, language):
+    login(client, bill.invoice.company, "owner")
+    client.cookies["hotline400_language"] = language
+    urls = [
+        reverse("billing:invoice_list"),
+        reverse("billing:invoice_detail", kwargs={"pk": bill.invoice.pk}),
+        reverse("billing:line_calls", kwargs={"pk": bill.lines["peak"].pk}),
+        reverse("billing:month_to_date"),
+        reverse("billing:analytics"),
+        reverse("billing:advisor"),
+        reverse("billing:api_keys"),
+    ]
+
+    responses = [client.get(url) for url in urls]
+
+    assert [r.status_code for r in responses] == [200] * len(urls)
+    assert {r["Content-Language"] for r in responses} == {language}
+    marker = "账单" if language == "zh-hans" else "Bills"
+    assert all(marker in r.content.decode() for r in responses)
