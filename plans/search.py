@@ -42,18 +42,110 @@ def _clean(value: str) -> str:
 
 @dataclass(frozen=True)
 class LikePattern:
-    """A LIKE pattern plus the literal ends of a whole-number pattern.
+    """A LIKE pattern plus the digit tokens that narrow it on an index.
 
-    ``prefix`` and ``suffix`` are the digits a whole-number pattern starts
-    and ends with (``400*8*8888`` → ``"400"``, ``"8888"``): redundant with
-    ``like``, they let the database use a btree range when no trigram is
-    selective.
+    ``token_sets`` has one list of tokens per place the pattern could sit in
+    a number (one for a whole-number pattern); a number can match only if
+    its ``digit_tokens`` contain every token of one list. None when some
+    place has no digit after 400, so no token can narrow the search.
     """
 
     like: str
     whole: bool
-    prefix: str = ""
-    suffix: str = ""
+    token_sets: tuple[tuple[int, ...], ...] | None = None
+
+    @property
+    def expected_share(self) -> float:
+        """The share of all numbers expected to match (digits uniform)."""
+        if self.token_sets is None:
+            return 1.0
+        return min(1.0, sum(token_share(t) for t in self.token_sets))
+
+
+# --- positional digit tokens --------------------------------------------------
+# A number's 7 subscriber digits (positions 4–10, 1-based) as integers that
+# say "digit(s) X at position P": single digits, pairs and triples. A GIN
+# index on them (migration 0004, function plans_digit_tokens) finds numbers
+# by digits at fixed places, which trigrams cannot: ``400*3*2*75`` has no
+# three known digits in a row. Keep in step with the SQL function.
+FIRST = len(PREFIX) + 1
+
+
+def digit_tokens(number: str) -> list[int]:
+    """The tokens of a canonical number, as ``plans_digit_tokens`` computes."""
+    singles = [100 + i * 10 + int(number[i - 1]) for i in range(FIRST, LENGTH + 1)]
+    pairs = [1000 + i * 100 + int(number[i - 1 : i + 1]) for i in range(FIRST, LENGTH)]
+    triples = [
+        10000 + i * 1000 + int(number[i - 1 : i + 2]) for i in range(FIRST, LENGTH - 1)
+    ]
+    return singles + pairs + triples
+
+
+def token_share(tokens: tuple[int, ...]) -> float:
+    """The share of numbers holding all ``tokens`` (digits uniform)."""
+    share = 1.0
+    for token in tokens:
+        share /= 1000 if token >= 10000 else 100 if token >= 1000 else 10
+    return share
+
+
+def _cover(literals: dict[int, str]) -> tuple[int, ...]:
+    """The fewest, most selective tokens implied by known digits."""
+    tokens: list[int] = []
+    positions = sorted(literals)
+    runs: list[list[int]] = []
+    for pos in positions:
+        if runs and runs[-1][-1] == pos - 1:
+            runs[-1].append(pos)
+        else:
+            runs.append([pos])
+    for run in runs:
+        digits = "".join(literals[p] for p in run)
+        start, length = run[0], len(run)
+        i = 0
+        while length - i >= 3:
+            tokens.append(10000 + (start + i) * 1000 + int(digits[i : i + 3]))
+            i += 3
+        rest = length - i
+        if rest and length >= 3:
+            # Overlap the last triple rather than fall back to a weak token.
+            tokens.append(10000 + (start + length - 3) * 1000 + int(digits[-3:]))
+        elif rest == 2:
+            tokens.append(1000 + (start + i) * 100 + int(digits[i:]))
+        elif rest == 1:
+            tokens.append(100 + (start + i) * 10 + int(digits[i]))
+    return tuple(sorted(tokens))
+
+
+def pattern_token_sets(text: str) -> tuple[tuple[int, ...], ...] | None:
+    """Token lists for a pattern of digits and ``*``, one per alignment.
+
+    A 10-character pattern has one alignment; a shorter one may start at any
+    place its known digits agree with the 400 prefix. Returns None when an
+    alignment puts no known digit after the prefix (nothing to narrow by),
+    and an empty tuple when the pattern can match no number at all.
+    """
+    k = len(text)
+    sets: list[tuple[int, ...]] = []
+    for start in range(1, LENGTH - k + 2):
+        literals: dict[int, str] = {}
+        fits = True
+        for j, c in enumerate(text):
+            pos = start + j
+            if c == "*":
+                continue
+            if pos < FIRST:
+                if PREFIX[pos - 1] != c:
+                    fits = False
+                    break
+            else:
+                literals[pos] = c
+        if not fits:
+            continue
+        if not literals:
+            return None
+        sets.append(_cover(literals))
+    return tuple(dict.fromkeys(sets))
 
 
 def pattern_to_like(value: str) -> LikePattern:
@@ -75,10 +167,10 @@ def pattern_to_like(value: str) -> LikePattern:
             raise InvalidSearch(
                 _("Every 400 number starts with 400: a 10-character pattern must too.")
             )
-        head = re.match(r"[0-9]*", text).group(0)
-        tail = re.search(r"[0-9]*$", text).group(0)
-        return LikePattern(like=like, whole=True, prefix=head, suffix=tail)
-    return LikePattern(like=f"%{like}%", whole=False)
+        return LikePattern(like=like, whole=True, token_sets=pattern_token_sets(text))
+    return LikePattern(
+        like=f"%{like}%", whole=False, token_sets=pattern_token_sets(text)
+    )
 
 
 def clean_digits(value: str, *, max_length: int, label: str) -> str:

@@ -10,8 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Lookup, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Reverse
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection
+from django.db.models import Func, IntegerField, Lookup, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Company
@@ -29,7 +30,8 @@ from .models import (
     ValueAddedService,
     VanityGrade,
 )
-from .search import LikePattern
+from .numbers import LENGTH
+from .search import InvalidSearch, LikePattern, pattern_to_like
 from .services import OPEN_HOLD, plan_refusal
 
 PER_PAGE = 20
@@ -37,6 +39,12 @@ PER_PAGE = 20
 # Capping keeps counts and deep pages cheap on a million numbers.
 MAX_RESULTS = 1000
 ORDINARY = "ordinary"
+# Use the digit-token index for patterns expected to match at most this
+# share of the stock; above it, the planner's ordered index walk is faster.
+TOKEN_MAX_SHARE = 0.01
+# "Contains" uses the trigram index from this many digits; fewer digits have
+# no trigram to look up.
+TRIGRAM_MIN_DIGITS = 3
 SORTS = {
     "number": ("number",),
     "fee": ("selection_fee", "number"),
@@ -45,18 +53,31 @@ SORTS = {
 
 
 class Like(Lookup):
-    """``number LIKE pattern`` with the pattern's ``_`` and ``%`` kept as
-    wildcards (``contains`` would escape them)."""
+    """``number LIKE pattern`` with ``_`` and ``%`` kept as wildcards
+    (``contains`` would escape them).
+
+    The column is wrapped (``number || ''``) on purpose: a pattern such as
+    ``400*3*2*75`` has no three known digits in a row, and a trigram index
+    scan for it reads the whole index. Such patterns are narrowed by the
+    digit-token index instead, or found by walking the number index.
+    """
 
     lookup_name = "like"
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
+        return f"({lhs} || '') LIKE {rhs}", [*lhs_params, *rhs_params]
 
 
 PhoneNumber._meta.get_field("number").register_lookup(Like)
+
+
+class DigitTokens(Func):
+    """``plans_digit_tokens(number)``: see plans.search.digit_tokens."""
+
+    function = "plans_digit_tokens"
+    output_field = ArrayField(IntegerField())
 
 
 # --- number search ------------------------------------------------------------
@@ -111,35 +132,66 @@ def numbers_in_stock() -> QuerySet[PhoneNumber]:
     return PhoneNumber.objects.filter(status=PhoneNumber.Status.AVAILABLE)
 
 
+def _ends_with_pattern(digits: str) -> LikePattern | None:
+    """ "Ends with 8888" is the whole-number pattern ``******8888``."""
+    if not digits:
+        return None
+    try:
+        return pattern_to_like("*" * (LENGTH - len(digits)) + digits)
+    except InvalidSearch:
+        # Ten digits that do not start with 400: no number ends so.
+        return LikePattern(like="", whole=True, token_sets=())
+
+
+def _filter_pattern(qs, pattern: LikePattern):
+    if pattern.token_sets is not None and not pattern.token_sets:
+        return qs.none()
+    qs = qs.filter(number__like=pattern.like)
+    if pattern.expected_share <= TOKEN_MAX_SHARE and connection.vendor == "postgresql":
+        # Redundant with the LIKE, but answered by the GIN index on
+        # plans_digit_tokens(number) (migration 0004). A pattern matching many
+        # numbers is found faster by walking the number index.
+        narrow = Q()
+        for tokens in pattern.token_sets:
+            narrow |= Q(tokens__contains=list(tokens))
+        qs = qs.alias(tokens=DigitTokens("number")).filter(narrow)
+    return qs
+
+
 def number_search_queryset(criteria: SearchCriteria) -> QuerySet[PhoneNumber]:
     qs = numbers_in_stock()
-    pattern = criteria.pattern
-    if pattern is not None:
-        qs = qs.filter(number__like=pattern.like)
-        # Redundant with the LIKE, but indexable as btree ranges.
-        if pattern.whole and len(pattern.prefix) > len("400"):
-            qs = qs.filter(number__startswith=pattern.prefix)
-        if pattern.whole and len(pattern.suffix) >= 2:
-            qs = qs.alias(reversed_number=Reverse("number")).filter(
-                reversed_number__startswith=pattern.suffix[::-1]
-            )
-    if criteria.contains:
+    for pattern in (criteria.pattern, _ends_with_pattern(criteria.ends_with)):
+        if pattern is not None:
+            qs = _filter_pattern(qs, pattern)
+    if len(criteria.contains) >= TRIGRAM_MIN_DIGITS:
         qs = qs.filter(number__contains=criteria.contains)
-    if criteria.ends_with:
-        qs = qs.alias(reversed_number=Reverse("number")).filter(
-            reversed_number__startswith=criteria.ends_with[::-1]
-        )
+    elif criteria.contains:
+        qs = qs.filter(number__like=f"%{criteria.contains}%")
+    sort = SORTS.get(criteria.sort, SORTS["number"])
     if criteria.grade == ORDINARY:
         qs = qs.filter(grade__isnull=True)
     elif criteria.grade:
-        qs = qs.filter(grade__code=criteria.grade)
+        # By id, not by a join on the code, so the planner sees how rare
+        # the grade is from the column's statistics.
+        grade_id = (
+            VanityGrade.objects.filter(code=criteria.grade)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if grade_id is None:
+            return qs.none()
+        qs = qs.filter(grade_id=grade_id)
+    if criteria.grade:
+        # Every number of a grade has the grade's fee, so within a grade the
+        # fee orders are the number order: say so, and use the grade index.
+        sort = SORTS["number"]
     if criteria.carrier:
         qs = qs.filter(carrier=criteria.carrier)
     if criteria.no_four:
         qs = qs.filter(has_four=False)
     if criteria.max_fee is not None:
         qs = qs.filter(selection_fee__lte=criteria.max_fee)
-    return qs.order_by(*SORTS.get(criteria.sort, SORTS["number"]))
+    return qs.order_by(*sort)
 
 
 def number_search(

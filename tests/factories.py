@@ -327,3 +327,19 @@ class CallRecordFactory(factory.django.DjangoModelFactory):
     charged_minutes = 2
     rate = Decimal("0.1500")
     amount = factory.LazyAttribute(lambda o: o.rate * o.charged_minutes)
+
+
+# --- plans: search, holds, checkout (slot 3) ---------------------------------
+
+
+def stock_number(number: str, *, grade=None, **fields) -> PhoneNumber:
+    """A number in stock as the importer leaves it: carrier, has_four and the
+    grade's selection fee filled in."""
+    fields.setdefault("carrier", "telecom")
+    return PhoneNumber.objects.create(
+        number=number,
+        grade=grade,
+        selection_fee=grade.selection_fee if grade else Decimal("0"),
+        has_four="4" in number[3:],
+        **fields,
+    )
