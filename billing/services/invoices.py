@@ -631,8 +631,11 @@ def close_run_start(
     issue: bool | None = None,
     company_ids: list[int] | None = None,
     now: dt.datetime | None = None,
+    fan_out: bool = True,
 ) -> CloseRun:
-    """Create a close run with one item per company and fan it out after commit."""
+    """Create a close run with one item per company and fan it out after commit
+    (one ``close_company_task`` per company); ``fan_out=False`` leaves the
+    items for the caller to run (the management command)."""
     now = now or timezone.now()
     period = month_of(period)
     if issue is None:
@@ -655,7 +658,8 @@ def close_run_start(
         CloseRunItem.objects.bulk_create(
             [CloseRunItem(run=run, company_id=c) for c in ids], batch_size=2000
         )
-        transaction.on_commit(lambda: _fan_out(run.pk))
+        if fan_out and ids:
+            transaction.on_commit(lambda: _fan_out(run.pk))
     return run
 
 
@@ -767,20 +771,20 @@ def invoice_email_send(*, email_id: int, now: dt.datetime | None = None) -> str:
     try:
         invoice_email_message(email).send()
     except Exception as exc:
-        email.attempts = [
-            *email.attempts,
-            {
-                "at": timezone.now().isoformat(),
-                "result": "failed",
-                "error": f"{type(exc).__name__}: {exc}"[:500],
-            },
-        ]
-        email.status = InvoiceEmail.Status.FAILED
-        email.save(update_fields=["attempts", "status"])
+        attempt = {
+            "at": timezone.now().isoformat(),
+            "result": "failed",
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+        }
+        # Only the claimer writes the row; a row gone meanwhile stays gone.
+        InvoiceEmail.objects.filter(pk=email.pk).update(
+            attempts=[*email.attempts, attempt], status=InvoiceEmail.Status.FAILED
+        )
         raise
     sent = timezone.now()
-    email.attempts = [*email.attempts, {"at": sent.isoformat(), "result": "sent"}]
-    email.status = InvoiceEmail.Status.SENT
-    email.sent_at = sent
-    email.save(update_fields=["attempts", "status", "sent_at"])
+    InvoiceEmail.objects.filter(pk=email.pk).update(
+        attempts=[*email.attempts, {"at": sent.isoformat(), "result": "sent"}],
+        status=InvoiceEmail.Status.SENT,
+        sent_at=sent,
+    )
     return "sent"

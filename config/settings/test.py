@@ -34,9 +34,16 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # Most tests run tasks in-process; the tests that need a real worker start one
 # (see tests/conftest.py) with CELERY_TASK_ALWAYS_EAGER=false in its env.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+# A test worker consumes a queue of its own (tests/conftest.py).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In-memory by default; a real Celery worker started by the tests gets
+# EMAIL_URL (e.g. smtp://127.0.0.1:2525) to talk to the tests' SMTP server.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 VAR_DIR = BASE_DIR / "var" / "test"
 MEDIA_ROOT = VAR_DIR / "media"
