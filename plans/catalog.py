@@ -184,11 +184,27 @@ def read_document(text: str, *, fmt: str = "yaml") -> Any:
         raise CatalogError([str(exc)]) from exc
 
 
+class _CatalogDumper(yaml.SafeDumper):
+    """Block style, except short lists of scalars (``[ivr, recording]``)."""
+
+    def represent_list(self, data):
+        flow = all(isinstance(x, (str, int, float, bool)) for x in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_CatalogDumper.add_representer(list, _CatalogDumper.represent_list)
+
+
 def write_document(document: Mapping, *, fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    return yaml.safe_dump(
-        document, allow_unicode=True, sort_keys=False, default_flow_style=None, width=88
+    return yaml.dump(
+        document,
+        Dumper=_CatalogDumper,
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=False,
+        width=88,
     )
 
 

@@ -233,3 +233,22 @@ def test_regrade_drops_a_deactivated_grade(stock_catalog):
     call_command("regrade_numbers", stdout=StringIO())
     number = PhoneNumber.objects.get()
     assert (number.grade.code, number.selection_fee) == ("lucky", Decimal("500.00"))
+
+
+# --- demo ------------------------------------------------------------------------
+
+
+def test_the_demo_seed_is_idempotent(db):
+    from plans import demo
+
+    out = StringIO()
+    demo.seed(stdout=out)
+    demo.seed(stdout=out)
+    assert PhoneNumber.objects.count() == 10_000
+    assert PhoneNumber.objects.filter(grade__isnull=False).count() > 0
+    assert set(PhoneNumber.objects.values_list("carrier", flat=True)) == {
+        "telecom",
+        "unicom",
+        "mobile",
+    }
+    assert "0 added, 8000 already in stock" in out.getvalue()
