@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import api_company
+from billing import api_cdrs, api_company
 
 app_name = "api"
 
@@ -30,4 +30,9 @@ urlpatterns += [
         name="month-to-date",
     ),
     path("v1/usage/", api_company.UsageSummaryView.as_view(), name="usage"),
+]
+
+# The carrier push API (per-agent keys), slot 5.
+urlpatterns += [
+    path("cdrs/", api_cdrs.CdrPushView.as_view(), name="cdrs"),
 ]
