@@ -297,7 +297,7 @@ def subscription_confirm(
     services = list(services)
     with transaction.atomic():
         number = (
-            PhoneNumber.objects.select_for_update()
+            PhoneNumber.objects.select_for_update(of=("self",))
             .select_related("grade")
             .get(pk=hold.number_id)
         )
