@@ -92,3 +92,16 @@ def _invitation(agent):
         token=f"sample-{company.pk}",
         expires_at=timezone.now() + dt.timedelta(days=7),
     )
+
+
+# --- audit ------------------------------------------------------------------
+
+
+@sample("audit.AuditEvent")
+def _auditevent(agent):
+    from audit.services import audit_record
+    from tests.factories import CompanyFactory
+
+    return audit_record(
+        actor=None, action="company.update", target=CompanyFactory(agent=agent)
+    )
