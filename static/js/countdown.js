@@ -22,8 +22,8 @@
         return;
       }
       var text = pad(Math.floor(left / 60)) + ":" + pad(left % 60);
-      var format = el.getAttribute("data-left-text") || "%(time)s";
-      el.textContent = format.replace("%(time)s", text);
+      var format = el.getAttribute("data-left-text") || "{time}";
+      el.textContent = format.replace("{time}", text);
       el.setAttribute("title", el.getAttribute("data-countdown-until"));
     });
   }
