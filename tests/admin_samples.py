@@ -105,3 +105,22 @@ def _auditevent(agent):
     return audit_record(
         actor=None, action="company.update", target=CompanyFactory(agent=agent)
     )
+
+
+# --- billing: CDR imports and carrier API keys (slot 5) ---------------------
+
+
+@sample("billing.CdrImport")
+def _cdrimport(agent):
+    from billing.models import CdrImport
+
+    return CdrImport.objects.create(
+        source="admin", agent=agent, original_name="cdrs.csv", status="done"
+    )
+
+
+@sample("billing.AgentApiKey")
+def _agentapikey(agent):
+    from billing.services.agent_api_keys import agent_api_key_create
+
+    return agent_api_key_create(agent=agent, name="carrier")[0]
