@@ -10,7 +10,12 @@ import importlib
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-SEED_MODULES = ["accounts.demo", "plans.demo", "billing.demo"]
+SEED_MODULES = [
+    "accounts.demo",
+    "plans.demo",
+    "plans.demo_subscriptions",
+    "billing.demo",
+]
 
 
 class Command(BaseCommand):
