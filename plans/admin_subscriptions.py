@@ -41,18 +41,21 @@ class _NumberSearchMixin:
 
 class PlanPeriodInline(AgentScopedInline, admin.TabularInline):
     model = SubscriptionPlanPeriod
+    agent_path = "subscription__company__agent"
     extra = 0
     fields = ("plan", "start_date", "end_date")
 
 
 class ServicePeriodInline(AgentScopedInline, admin.TabularInline):
     model = SubscriptionServicePeriod
+    agent_path = "subscription__company__agent"
     extra = 0
     fields = ("service", "start_date", "end_date")
 
 
 class AnswerNumberInline(AgentScopedInline, admin.TabularInline):
     model = AnswerNumber
+    agent_path = "subscription__company__agent"
     extra = 0
     fields = ("phone", "start_date", "end_date")
 

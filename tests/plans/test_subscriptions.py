@@ -492,3 +492,19 @@ def test_finance_and_members_read_but_do_not_change(client, active, company):
             ).status_code
             == 404
         )
+
+
+def test_agent_staff_see_the_subscription_with_its_periods(
+    client, pending, agent_staff
+):
+    services.subscription_activate(
+        subscription=pending, on=D(2026, 3, 11), by=agent_staff
+    )
+    client.force_login(agent_staff)
+
+    response = client.get(reverse("admin:plans_subscription_change", args=[pending.pk]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "2026-03-11" in body
+    assert "+8613800138000" in body
