@@ -1,4 +1,7 @@
 """Celery tasks of the billing app. autodiscover_tasks() imports this module,
 so every task module is imported here."""
 
-from . import invoices  # noqa: F401
+from . import (
+    imports,  # noqa: F401
+    invoices,  # noqa: F401
+)
