@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -88,7 +89,12 @@ def hold(request):
         )
     except services.PlansError as exc:
         messages.error(request, exc.message)
-        return redirect(request.POST.get("next") or "plans:search")
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = "plans:search"
+        return redirect(back)
     messages.success(
         request,
         _("%(number)s is held for you until %(time)s.")

@@ -232,3 +232,16 @@ def test_my_numbers_shows_holds_with_their_expiry_time(client, company, owner, n
     assert f"held until {expires}" in body
     assert "data-countdown-until" in body
     assert "js/countdown.js" in body
+
+
+def test_a_refused_hold_never_redirects_off_site(client, owner, number):
+    services.number_hold(company=CompanyFactory(), number=number, by=None)
+    client.force_login(owner)
+
+    response = client.post(
+        reverse("plans:hold"),
+        {"number": "4008108888", "next": "https://evil.example.com/"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("plans:search")
