@@ -125,11 +125,15 @@ class CallRecord(models.Model):
     call_id = models.CharField(_("call id"), max_length=64)
     # company, subscription and number lead the composite indexes below, so
     # they need no single-column index of their own (fewer indexes = faster
-    # imports).
+    # imports). company and number are copies of the subscription's, written
+    # with it by the import, so the database checks only the subscription
+    # key: each foreign-key check costs a trigger per inserted row. Deletes
+    # are still refused by the ORM (PROTECT).
     company = models.ForeignKey(
         "accounts.Company",
         on_delete=models.PROTECT,
         db_index=False,
+        db_constraint=False,
         related_name="calls",
         verbose_name=_("company"),
     )
@@ -144,6 +148,7 @@ class CallRecord(models.Model):
         "plans.PhoneNumber",
         on_delete=models.PROTECT,
         db_index=False,
+        db_constraint=False,
         related_name="calls",
         verbose_name=_("400 number"),
     )
@@ -182,14 +187,15 @@ class CallRecord(models.Model):
         related_name="calls",
         verbose_name=_("invoice"),
     )
-    # Provenance only. Not indexed: imports are never deleted (the admin
-    # refuses it) and no page lists the calls of an import.
+    # Provenance only. Not indexed nor checked by the database: imports are
+    # never deleted (the admin refuses it) and no page lists an import's calls.
     cdr_import = models.ForeignKey(
         CdrImport,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
         related_name="calls",
         verbose_name=_("call import"),
     )

@@ -471,9 +471,16 @@ class _PgLoader:
     # phase 1: staging -------------------------------------------------------
 
     def add(self, line: int, c: ValidCall) -> None:
+        # Phones are digits and */+/-; only the id and the area may need
+        # escaping for COPY's text format (checked inline: this is per row).
+        call_id, area = c[0], c[5]
+        if "\\" in call_id or "\t" in call_id or "\n" in call_id or "\r" in call_id:
+            call_id = call_id.translate(_ESCAPES)
+        if area and ("\\" in area or "\t" in area or "\n" in area or "\r" in area):
+            area = area.translate(_ESCAPES)
         self.lines.append(
-            f"{line}\t{_copy_text(c[0])}\t{c[1]}\t{c[2]}\t{c[3]}\t{c[4]}\t"
-            f"{_copy_text(c[5])}\t{c[6]}\t{c[7]}\t{c[8]}\t{c[9]}\t{c[10]}\t{c[11]}\n"
+            f"{line}\t{call_id}\t{c[1]}\t{c[2]}\t{c[3]}\t{c[4]}\t"
+            f"{area}\t{c[6]}\t{c[7]}\t{c[8]}\t{c[9]}\t{c[10]}\t{c[11]}\n"
         )
 
     def reject(self, line: int, raw: str, reason: str, call_id: str = "") -> None:

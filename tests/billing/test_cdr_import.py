@@ -266,3 +266,19 @@ def test_command_reports_rejected_rows_but_exits_zero(cdr_world):
     )
     assert "16" in out.getvalue()
     assert CdrImport.objects.get().rejected == 16
+
+
+def test_ids_and_areas_with_backslashes_and_tabs_are_stored_as_sent(cdr_world):
+    from billing.services.cdr_import import cdr_import_run
+
+    text = (
+        "call_id,service_number,caller_number,caller_area,start_time,"
+        "duration_seconds,direction,status\n"
+        '"A\\B\tC",4008100001,13800138000,"广东\\深圳\n南山",2026-03-02 09:15:00,'
+        "61,inbound,answered\n"
+    )
+    imp = CdrImport.objects.create(source="command", agent=cdr_world.agent)
+    imp = cdr_import_run(cdr_import=imp, stream=io.BytesIO(text.encode()))
+    assert imp.imported == 1
+    call = CallRecord.objects.get()
+    assert (call.call_id, call.caller_area) == ("A\\B\tC", "广东\\深圳\n南山")
