@@ -35,9 +35,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import Company
-from billing.models import CallRecord, CallStatus, Invoice, InvoiceLine
+from billing.models import Band, CallRecord, CallStatus, Invoice, InvoiceLine
 from billing.money import money_sum, to_money, vat_split
 
 CUSTOMER_STATUSES = (Invoice.Status.ISSUED, Invoice.Status.PAID, Invoice.Status.VOID)
@@ -432,8 +433,15 @@ def call_page(
         has_prev, has_next = more, True
     else:
         has_prev, has_next = anchor is not None, more
+    # Pre-format what each row shows: a template filter or a choices lookup
+    # per cell costs more than the query of the page.
+    bands = {code: str(label) for code, label in Band.choices}
     for call in rows:
         call.caller_masked = mask_phone(call.caller_number)
+        call.start_local = timezone.localtime(call.start_time).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        call.band_label = bands.get(call.band, call.band)
     return CallPage(
         calls=rows,
         next_cursor=rows[-1].pk if rows and has_next else None,
