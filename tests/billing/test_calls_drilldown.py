@@ -2,6 +2,8 @@
 
 import pytest
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billing.selectors.bills import PAGE_SIZE, mask_phone
 from tests.billing.bill_data import build_bill, login
@@ -22,6 +24,14 @@ from tests.factories import CompanyFactory
 )
 def test_caller_numbers_are_masked_in_the_middle(raw, shown):
     assert mask_phone(raw) == shown
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))
+def test_a_mobile_number_keeps_only_its_first_three_and_last_four_digits(number):
+    masked = mask_phone(number)
+
+    assert masked == number[:3] + "****" + number[-4:]
+    assert sum(ch.isdigit() for ch in masked) == 7
 
 
 def test_drilldown_lists_the_lines_calls_masked_with_the_sum_check(client, company):
@@ -149,3 +159,74 @@ def test_drilldown_query_count_is_the_same_on_a_deep_page(
 
     # The deep page reads its cursor row: one query more, whatever the depth.
     assert len(deep_ctx.captured_queries) == len(first_ctx.captured_queries) + 1
+
+
+def test_every_usage_line_of_a_real_close_matches_its_calls(client, company):
+    """Calls rated by the rating service, invoices built and issued by the
+    invoice service (including late calls): every usage line's drill-down
+    sums to the line, on the March bill and on April's late-calls line."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from billing.models import Invoice
+    from billing.services.invoices import invoice_generate, invoice_issue
+    from billing.services.rating import calls_rate
+    from tests.factories import CallRecordFactory, PlanFactory, SubscriptionFactory
+    from tests.factories import shanghai as sh
+
+    plan = PlanFactory(included_minutes=5)
+    sub = SubscriptionFactory(
+        company=company, plan=plan, activated_on=dt.date(2026, 2, 1)
+    )
+    march = dt.date(2026, 3, 1)
+    for start, seconds, direction, status in [
+        (sh(2026, 3, 2, 9, 0), 121, "inbound", "answered"),  # 3 min, pool 3
+        (sh(2026, 3, 2, 10, 0), 185, "inbound", "answered"),  # 4: pool 2, pays 2
+        (sh(2026, 3, 7, 22, 0), 60, "inbound", "answered"),  # off-peak, pays 1
+        (sh(2026, 3, 3, 11, 0), 30, "outbound", "answered"),  # outbound 1
+        (sh(2026, 3, 4, 11, 0), 0, "inbound", "missed"),
+    ]:
+        CallRecordFactory(
+            subscription=sub,
+            start_time=start,
+            duration_seconds=seconds,
+            direction=direction,
+            status=status,
+            rated_at=None,
+        )
+    calls_rate(subscription=sub, period=march)
+    invoice_issue(invoice=invoice_generate(company=company, period=march), force=True)
+    # A late March call arrives after March was issued: April bills it.
+    CallRecordFactory(
+        subscription=sub,
+        start_time=sh(2026, 3, 9, 9, 0),
+        duration_seconds=90,
+        rated_at=None,
+    )
+    calls_rate(subscription=sub, period=march)
+    april = invoice_generate(company=company, period=dt.date(2026, 4, 1))
+    invoice_issue(invoice=april, force=True)
+    login(client, company, "finance")
+
+    checks = []
+    for invoice in Invoice.objects.filter(company=company).order_by("period"):
+        page = client.get(reverse("billing:invoice_detail", kwargs={"pk": invoice.pk}))
+        assert page.context["bill"].total == invoice.total
+        for line in page.context["bill"].lines:
+            if line.billable_minutes is None:
+                continue
+            drill = client.get(reverse("billing:line_calls", kwargs={"pk": line.pk}))
+            checks.append(
+                (
+                    invoice.period.month,
+                    line.kind,
+                    line.usage_period.month,
+                    drill.context["check"].ok,
+                    drill.context["check"].sums.calls,
+                )
+            )
+
+    assert all(ok for *_rest, ok, _n in checks), checks
+    assert (4, "inbound_peak", 3, True, 1) in checks  # the late call
+    assert sum(n for *_rest, n in checks) == 5  # every answered call, once
+    assert Invoice.objects.get(period=march, company=company).total > Decimal("0")
