@@ -427,7 +427,7 @@ def _usage_lines(b: _Builder, period: dt.date) -> None:
             u.kind,
             f"{text}: {figures}",
             u.charged_minutes,
-            _("minute"),
+            _("min"),
             u.rate,
             usage_period=u.period,
             billable_minutes=u.billable_minutes,

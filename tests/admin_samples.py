@@ -107,6 +107,31 @@ def _auditevent(agent):
     )
 
 
+# --- billing: invoices and the monthly close (slot 6) -----------------------
+
+
+@sample("billing.Invoice")
+def _invoice(agent):
+    import datetime as dt
+
+    from billing.services.invoices import invoice_generate
+    from tests.factories import CompanyFactory, SubscriptionFactory
+
+    sub = SubscriptionFactory(
+        company=CompanyFactory(agent=agent), activated_on=dt.date(2026, 3, 1)
+    )
+    return invoice_generate(company=sub.company, period=dt.date(2026, 3, 1))
+
+
+@sample("billing.CloseRun")
+def _closerun(agent):
+    import datetime as dt
+
+    from billing.services.invoices import close_run_start
+
+    return close_run_start(agent=agent, period=dt.date(2026, 3, 1), fan_out=False)
+
+
 # --- billing: CDR imports and carrier API keys (slot 5) ---------------------
 
 
