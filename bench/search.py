@@ -196,12 +196,12 @@ def mix(rng: random.Random):
 
 
 def explain(criteria, page: int) -> str:
-    from plans.selectors import MAX_RESULTS, PER_PAGE, number_search_queryset
+    from plans.selectors import COUNT_CAP, PER_PAGE, number_search_queryset
 
     qs = number_search_queryset(criteria)
     offset = (page - 1) * PER_PAGE
     page_plan = qs[offset : offset + PER_PAGE + 1].explain(analyze=True)
-    count_plan = qs.order_by()[: MAX_RESULTS + 1].explain(analyze=True)
+    count_plan = qs[: COUNT_CAP + 1].explain(analyze=True)
     return f"-- page {page}\n{page_plan}\n-- capped count\n{count_plan}"
 
 

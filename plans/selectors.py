@@ -12,7 +12,20 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
-from django.db.models import Func, IntegerField, Lookup, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    Lookup,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from accounts.models import Company
@@ -35,9 +48,12 @@ from .search import InvalidSearch, LikePattern, pattern_to_like
 from .services import OPEN_HOLD, plan_refusal
 
 PER_PAGE = 20
-# Searches show at most this many matches; narrower criteria find the rest.
-# Capping keeps counts and deep pages cheap on a million numbers.
+# Searches page through at most this many matches; narrower criteria find
+# the rest. The count stops at COUNT_CAP: "more than 200 numbers match" says
+# all a customer needs, and a million-row COUNT(*) per page would cost more
+# than the page itself.
 MAX_RESULTS = 1000
+COUNT_CAP = 200
 ORDINARY = "ordinary"
 # Use the digit-token index for patterns expected to match at most this
 # share of the stock; above it, the planner's ordered index walk is faster.
@@ -98,16 +114,16 @@ class SearchPage:
     numbers: list[PhoneNumber]
     page: int
     per_page: int
-    total: int  # capped at MAX_RESULTS + 1
+    total: int  # capped at COUNT_CAP + 1
     has_next: bool
 
     @property
     def total_capped(self) -> bool:
-        return self.total > MAX_RESULTS
+        return self.total > COUNT_CAP
 
     @property
     def shown_total(self) -> int:
-        return min(self.total, MAX_RESULTS)
+        return min(self.total, COUNT_CAP)
 
     @property
     def has_previous(self) -> bool:
@@ -158,16 +174,26 @@ def _filter_pattern(qs, pattern: LikePattern):
     return qs
 
 
+def _unindexed(field: str):
+    name = field.lstrip("-")
+    if name == "number":
+        expr = Concat(F("number"), Value(""))
+    else:
+        expr = ExpressionWrapper(F(name) + 0, output_field=DecimalField())
+    return expr.desc() if field.startswith("-") else expr.asc()
+
+
 def number_search_queryset(criteria: SearchCriteria) -> QuerySet[PhoneNumber]:
     qs = numbers_in_stock()
     for pattern in (criteria.pattern, _ends_with_pattern(criteria.ends_with)):
         if pattern is not None:
             qs = _filter_pattern(qs, pattern)
-    if len(criteria.contains) >= TRIGRAM_MIN_DIGITS:
+    sort = SORTS.get(criteria.sort, SORTS["number"])
+    trigram = len(criteria.contains) >= TRIGRAM_MIN_DIGITS
+    if trigram:
         qs = qs.filter(number__contains=criteria.contains)
     elif criteria.contains:
         qs = qs.filter(number__like=f"%{criteria.contains}%")
-    sort = SORTS.get(criteria.sort, SORTS["number"])
     if criteria.grade == ORDINARY:
         qs = qs.filter(grade__isnull=True)
     elif criteria.grade:
@@ -185,6 +211,12 @@ def number_search_queryset(criteria: SearchCriteria) -> QuerySet[PhoneNumber]:
         # Every number of a grade has the grade's fee, so within a grade the
         # fee orders are the number order: say so, and use the grade index.
         sort = SORTS["number"]
+    if trigram:
+        # Three digits anywhere match under 1% of the stock, but the planner
+        # guesses more and would walk the number index past most of the
+        # table to reach a deep page. Ordering by expressions no index holds
+        # leaves it the trigram bitmap and a small sort.
+        return qs.order_by(*(_unindexed(field) for field in sort))
     if criteria.carrier:
         qs = qs.filter(carrier=criteria.carrier)
     if criteria.no_four:
@@ -194,12 +226,16 @@ def number_search_queryset(criteria: SearchCriteria) -> QuerySet[PhoneNumber]:
     return qs.order_by(*sort)
 
 
+def count_capped(qs: QuerySet) -> int:
+    return qs[: COUNT_CAP + 1].count()
+
+
 def number_search(
     *, criteria: SearchCriteria, page: int = 1, per_page: int = PER_PAGE
 ) -> SearchPage:
     """One page of numbers in stock matching ``criteria``.
 
-    The count stops at MAX_RESULTS + 1 and pages beyond MAX_RESULTS are not
+    The count stops at COUNT_CAP + 1 and pages beyond MAX_RESULTS are not
     served: a million-row COUNT(*) per page would cost more than the page.
     """
     last_page = max(1, MAX_RESULTS // per_page)
@@ -220,7 +256,9 @@ def number_search(
         )[offset : offset + per_page + 1]
     )
     has_next = len(rows) > per_page and page < last_page
-    total = qs.order_by()[: MAX_RESULTS + 1].count()
+    # Counted in the page's order, so the planner takes the same path (a
+    # carrier's numbers sit together: unordered, it may scan the others').
+    total = count_capped(qs)
     return SearchPage(
         numbers=rows[:per_page],
         page=page,

@@ -66,6 +66,7 @@ def search(request):
             "result": result,
             "query": query.urlencode(),
             "max_results": selectors.MAX_RESULTS,
+            "count_cap": selectors.COUNT_CAP,
             "open_holds": selectors.company_open_holds(company=request.user.company),
         },
     )

@@ -20,7 +20,7 @@ from plans.search import (
     pattern_to_like,
 )
 from plans.selectors import (
-    MAX_RESULTS,
+    COUNT_CAP,
     ORDINARY,
     SearchCriteria,
     number_search,
@@ -222,7 +222,7 @@ def test_pages_and_capped_count(db):
     assert (first.total, first.pages) == (7, 3)
     assert [n.number for n in last.numbers] == ["4008100006"]
     assert not last.has_next
-    assert not first.total_capped and MAX_RESULTS >= 7
+    assert not first.total_capped and COUNT_CAP >= 7
 
 
 # --- the page ----------------------------------------------------------------
@@ -288,3 +288,30 @@ def test_expired_holds_and_rested_numbers_are_back_in_search(client, stock, owne
     body = response.content.decode()
     assert "400-813-5201" in body
     assert "400-814-5208" in body
+
+
+def test_the_count_stops_at_the_cap_and_the_page_says_more_than(client, owner):
+    PhoneNumber.objects.bulk_create(
+        PhoneNumber(
+            number=f"4008{i:06d}", carrier="telecom", has_four="4" in f"8{i:06d}"
+        )
+        for i in range(COUNT_CAP + 5)
+    )
+    client.force_login(owner)
+    client.cookies["hotline400_language"] = "en"
+
+    result = number_search(criteria=SearchCriteria())
+    body = client.get(reverse("plans:search")).content.decode()
+
+    assert result.total_capped and result.has_next
+    assert result.total == COUNT_CAP + 1
+    assert f"More than {COUNT_CAP} numbers match" in body
+
+
+@pytest.mark.django_db
+def test_contains_results_are_in_number_order_whatever_the_plan(stock):
+    assert found(SearchCriteria(contains="888", sort="-fee")) == [
+        "4001238888",
+        "4008108888",
+    ]
+    assert found(SearchCriteria(contains="888")) == ["4001238888", "4008108888"]
