@@ -151,7 +151,8 @@ def detect_encoding(stream: BinaryIO) -> str:
 
 def _normalise_header(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).strip().strip("\ufeff").strip()
-    return text.lower().replace(" ", "").replace("-", "_")
+    # "Start Time", "start_time" and "start-time" are the same header.
+    return text.lower().replace(" ", "").replace("_", "").replace("-", "")
 
 
 _HEADER_ALIASES: dict[str, str] = {}
