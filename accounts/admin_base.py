@@ -193,8 +193,64 @@ class AgentScopedInline(AgentScopedMixin):
     """Mix into TabularInline/StackedInline for tenant data."""
 
 
-class CatalogAdmin(StaffRightsMixin, admin.ModelAdmin):
-    """Shared catalog data that every agent's staff may maintain."""
+class CatalogAuditMixin:
+    """Every add, change and delete of catalog data goes to the audit trail.
+
+    Hooked on the admin's ``log_*`` calls rather than ``save_model``: they run
+    in the same transaction as the save for every path (subclasses that
+    override ``save_model``, list-editable changes, the delete action), after
+    the many-to-many fields are saved. The "before" is taken when the admin
+    loads the object, before the form touches it.
+    """
+
+    def get_object(self, request, object_id, from_field=None):
+        from audit.services import model_snapshot
+
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            befores = request.__dict__.setdefault("_audit_before", {})
+            befores[(obj._meta.label, str(obj.pk))] = model_snapshot(obj)
+        return obj
+
+    def _audit(self, request, obj, action, *, before, after) -> None:
+        from audit.services import audit_record, changed_only
+
+        before, after = changed_only(before, after)
+        audit_record(
+            actor=request.user,
+            action=f"catalog.{action}",
+            target=obj,
+            # Shared data: filed under the editor's agent, so they see it too.
+            agent=getattr(request.user, "agent", None),
+            before=before,
+            after=after,
+        )
+
+    def log_addition(self, request, obj, message):
+        from audit.services import model_snapshot
+
+        self._audit(request, obj, "add", before=None, after=model_snapshot(obj))
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        from audit.services import model_snapshot
+
+        befores = getattr(request, "_audit_before", {})
+        # None for a list-editable change (the changelist loads its rows).
+        before = befores.get((obj._meta.label, str(obj.pk)))
+        self._audit(request, obj, "change", before=before, after=model_snapshot(obj))
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        from audit.services import model_snapshot
+
+        for obj in queryset:
+            self._audit(request, obj, "delete", before=model_snapshot(obj), after=None)
+        return super().log_deletions(request, queryset)
+
+
+class CatalogAdmin(CatalogAuditMixin, StaffRightsMixin, admin.ModelAdmin):
+    """Shared catalog data that every agent's staff may maintain (audited)."""
 
 
 class SuperuserOnlyMixin:

@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record, snapshot
+
 from .models import Agent, BusinessLicence, Company, Invitation, User
 from .validators import normalize_cn_phone, normalize_uscc, validate_licence_file
 
@@ -161,23 +163,32 @@ def _check_agent_staff(*, company: Company, by: User) -> None:
         raise PermissionDenied
 
 
+VERIFICATION_FIELDS = [
+    "verification_status",
+    "verification_reason",
+    "verified_at",
+    "verified_by",
+]
+
+
 def _decide(*, company: Company, by: User, status: str, reason: str) -> Company:
     from .tasks import company_verification_email_task
 
     _check_agent_staff(company=company, by=by)
     with transaction.atomic():
         company = Company.objects.select_for_update().get(pk=company.pk)
+        before = snapshot(company, VERIFICATION_FIELDS)
         company.verification_status = status
         company.verification_reason = reason
         company.verified_at = timezone.now()
         company.verified_by = by
-        company.save(
-            update_fields=[
-                "verification_status",
-                "verification_reason",
-                "verified_at",
-                "verified_by",
-            ]
+        company.save(update_fields=VERIFICATION_FIELDS)
+        audit_record(
+            actor=by,
+            action=f"company.verification.{status}",
+            target=company,
+            before=before,
+            after=snapshot(company, VERIFICATION_FIELDS),
         )
         company_id = company.pk
         transaction.on_commit(
@@ -276,8 +287,16 @@ def user_change_role(*, user: User, role: str, by: User) -> User:
             return user
         if user.role == User.Role.OWNER and user.is_active:
             _refuse_last_owner(user=user, owners=owners)
+        before = user.role
         user.role = role
         user.save(update_fields=["role"])
+        audit_record(
+            actor=by,
+            action="user.role",
+            target=user,
+            before={"role": before},
+            after={"role": role},
+        )
     return user
 
 
@@ -297,7 +316,33 @@ def user_set_active(*, user: User, active: bool, by: User) -> User:
             _refuse_last_owner(user=user, owners=owners)
         user.is_active = active
         user.save(update_fields=["is_active"])
+        if not active:
+            user_sessions_end(user=user)
+        audit_record(
+            actor=by,
+            action="user.activate" if active else "user.deactivate",
+            target=user,
+            before={"is_active": not active},
+            after={"is_active": active},
+        )
     return user
+
+
+def user_sessions_end(*, user: User) -> int:
+    """Delete every stored session of ``user``; returns how many ended.
+
+    ``is_active`` is checked on each request too, but a deactivated account
+    should leave nothing behind that a later reactivation would revive.
+    """
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.sessions.models import Session
+
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
 
 
 # --- invitations ----------------------------------------------------------------
@@ -343,6 +388,12 @@ def invitation_create(
             invited_by=by,
             expires_at=now + dt.timedelta(days=settings.HOTLINE_INVITATION_DAYS),
         )
+        audit_record(
+            actor=by,
+            action="invitation.create",
+            target=invitation,
+            after=snapshot(invitation, ["email", "role", "expires_at"]),
+        )
         invitation_id = invitation.pk
         transaction.on_commit(lambda: invitation_email_task.delay(invitation_id, token))
     return invitation, token
@@ -354,10 +405,19 @@ def invitation_revoke(*, invitation: Invitation, by: User, now=None) -> Invitati
     if not (by.is_superuser or (by.is_agent_staff and by.agent_id == company.agent_id)):
         _require_owner(company=company, by=by)
     now = now or timezone.now()
-    Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=now)
-    invitation.refresh_from_db()
+    with transaction.atomic():
+        revoked = Invitation.objects.filter(
+            pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        invitation.refresh_from_db()
+        if revoked:
+            audit_record(
+                actor=by,
+                action="invitation.revoke",
+                target=invitation,
+                before={"revoked_at": None},
+                after={"revoked_at": now},
+            )
     return invitation
 
 

@@ -63,3 +63,24 @@ def audit_record(
         before=_plain(before) if before is not None else None,
         after=_plain(after) if after is not None else None,
     )
+
+
+def model_snapshot(obj: models.Model) -> dict[str, Any]:
+    """Every concrete field of ``obj`` and its many-to-many ids (sorted)."""
+    data = snapshot(obj, [f.name for f in obj._meta.concrete_fields])
+    if obj.pk is not None:
+        for field in obj._meta.many_to_many:
+            data[field.name] = sorted(
+                getattr(obj, field.name).values_list("pk", flat=True)
+            )
+    return data
+
+
+def changed_only(
+    before: dict | None, after: dict | None
+) -> tuple[dict | None, dict | None]:
+    """The keys whose values differ (the whole dicts for a creation/deletion)."""
+    if before is None or after is None:
+        return before, after
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}

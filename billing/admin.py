@@ -9,6 +9,7 @@ agent's companies.
 import importlib.util
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db import transaction
@@ -16,12 +17,14 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import AgentScopedAdmin, is_agent_staff
 from accounts.models import Agent
+from accounts.uploads import limit_upload_size
 from billing.csv_export import csv_streaming_response
 from billing.models import AgentApiKey, CdrImport
 from billing.services.agent_api_keys import agent_api_key_create, agent_api_key_revoke
@@ -109,7 +112,10 @@ class CdrImportAdmin(AgentScopedAdmin):
             raise Http404
         return get_object_or_404(self.get_queryset(request), pk=pk)
 
-    # The add page is the upload form.
+    # The add page is the upload form. The size limit stops an oversized file
+    # while it is received (before the body is read or stored); CSRF is still
+    # checked, after the limit is installed.
+    @method_decorator(limit_upload_size("HOTLINE_CDR_UPLOAD_MAX_BYTES"))
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise Http404
@@ -117,6 +123,12 @@ class CdrImportAdmin(AgentScopedAdmin):
         form = CdrUploadForm(request.POST or None, request.FILES or None)
         if not superuser:
             del form.fields["agent"]
+        if request.upload_too_large:
+            form.add_error(
+                "file",
+                _("The file is larger than %(mb)s MB; split it and upload the parts.")
+                % {"mb": settings.HOTLINE_CDR_UPLOAD_MAX_BYTES // (1024 * 1024)},
+            )
         if request.method == "POST" and form.is_valid():
             agent = form.cleaned_data.get("agent") if superuser else request.user.agent
             imp = self._start(request, form.cleaned_data["file"], agent)
@@ -292,7 +304,7 @@ class AgentApiKeyAdmin(AgentScopedAdmin):
     def revoke_selected(self, request, queryset):
         count = 0
         for key in queryset.filter(revoked_at__isnull=True):
-            agent_api_key_revoke(key=key)
+            agent_api_key_revoke(key=key, by=request.user)
             count += 1
         self.message_user(
             request,

@@ -84,7 +84,20 @@ class ValueAddedServiceAdmin(CatalogAdmin):
 
 @admin.action(description=_("Deactivate selected packages"))
 def deactivate_plans(modeladmin, request, queryset):
-    count = queryset.update(is_active=False)
+    from django.db import transaction
+
+    from audit.services import audit_record
+
+    with transaction.atomic():
+        for plan in queryset.filter(is_active=True):
+            audit_record(
+                actor=request.user,
+                action="catalog.change",
+                target=plan,
+                before={"is_active": True},
+                after={"is_active": False},
+            )
+        count = queryset.update(is_active=False)
     modeladmin.message_user(
         request,
         ngettext(

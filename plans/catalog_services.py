@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.services import audit_record
 from plans.catalog import (
     Catalog,
     CatalogSettingsData,
@@ -46,6 +47,8 @@ class LoadReport:
     unchanged: Counter = field(default_factory=Counter)
     #: Grades whose rules changed: run regrade_numbers to apply them.
     regrade_needed: list[str] = field(default_factory=list)
+    #: Who loaded it (None: a management command, recorded as "system").
+    by: Any = None
 
     def lines(self) -> list[str]:
         sections = sorted(set(self.created) | set(self.updated) | set(self.unchanged))
@@ -62,20 +65,34 @@ def _upsert(model, report: LoadReport, section: str, lookup: dict, values: dict)
     if obj is None:
         obj = model.objects.create(**lookup, **values)
         report.created[section] += 1
+        audit_record(
+            actor=report.by,
+            action="catalog.load.add",
+            target=obj,
+            after={**lookup, **values},
+        )
         return obj, "created"
     changed = [k for k, v in values.items() if getattr(obj, k) != v]
     if not changed:
         report.unchanged[section] += 1
         return obj, "unchanged"
+    before = {key: getattr(obj, key) for key in changed}
     for key in changed:
         setattr(obj, key, values[key])
     obj.save(update_fields=changed)
     report.updated[section] += 1
+    audit_record(
+        actor=report.by,
+        action="catalog.load.change",
+        target=obj,
+        before=before,
+        after={key: values[key] for key in changed},
+    )
     return obj, "updated"
 
 
 @transaction.atomic
-def catalog_load(*, document: Any) -> LoadReport:
+def catalog_load(*, document: Any, by=None) -> LoadReport:
     """Validate ``document`` (parsed YAML/JSON) and upsert it by code.
 
     Raises ``plans.catalog.CatalogError`` listing every problem; then nothing
@@ -83,7 +100,7 @@ def catalog_load(*, document: Any) -> LoadReport:
     """
     existing = frozenset(ValueAddedService.objects.values_list("code", flat=True))
     catalog = parse_catalog(document, existing_service_codes=existing)
-    report = LoadReport()
+    report = LoadReport(by=by)
 
     for category, rate in catalog.tax_rates.items():
         _upsert(TaxRate, report, "tax_rates", {"category": category}, {"rate": rate})
@@ -167,6 +184,13 @@ def catalog_load(*, document: Any) -> LoadReport:
         current = set(plan.included_services.values_list("pk", flat=True))
         if wanted != current:
             plan.included_services.set(wanted)
+            audit_record(
+                actor=by,
+                action="catalog.load.change",
+                target=plan,
+                before={"included_services": sorted(current)},
+                after={"included_services": sorted(wanted)},
+            )
             if status == "unchanged":
                 # Only the included services changed: count it as an update.
                 report.unchanged["plans"] -= 1

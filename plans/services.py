@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Company
 from accounts.validators import normalize_cn_phone
+from audit.services import audit_record
 
 from .models import (
     AnswerNumber,
@@ -344,6 +345,18 @@ def subscription_confirm(
         locked.save(update_fields=["converted_at"])
         number.status = PhoneNumber.Status.SUBSCRIBED
         number.save(update_fields=["status"])
+        audit_record(
+            actor=by,
+            action="subscription.confirm",
+            target=subscription,
+            after={
+                "number": number.number,
+                "plan": plan.code,
+                "services": sorted(s.code for s in services),
+                "answer_phones": phones,
+                "selection_fee": subscription.selection_fee,
+            },
+        )
     logger.info("subscription %s confirmed for %s", subscription.pk, number.number)
     return subscription
 
@@ -376,6 +389,13 @@ def subscription_activate(*, subscription: Subscription, on: dt.date, by) -> Non
             )
         PhoneNumber.objects.filter(pk=sub.number_id).update(
             status=PhoneNumber.Status.SUBSCRIBED
+        )
+        audit_record(
+            actor=by,
+            action="subscription.activate",
+            target=sub,
+            before={"status": Subscription.Status.PENDING, "activated_on": None},
+            after={"status": sub.status, "activated_on": on},
         )
     subscription.refresh_from_db()
 
@@ -412,28 +432,49 @@ def subscription_change_plan(
         refusal = plan_refusal(plan=plan, grade=sub.grade)
         if refusal:
             raise PlanNotAllowed(refusal)
-        periods = SubscriptionPlanPeriod.objects.filter(subscription=sub)
-        if sub.status == Subscription.Status.PENDING:
-            period = periods.get(start_date__isnull=True)
-            period.plan = plan
-            period.save(update_fields=["plan"])
-            return period
-        effective = change_effective_date(subscription=sub, today=today)
-        periods.filter(start_date__gte=effective).delete()
-        current = (
-            periods.filter(start_date__lt=effective).order_by("-start_date").first()
+        before = _plan_periods(sub)
+        period = _change_plan(sub, plan, today)
+        audit_record(
+            actor=by,
+            action="subscription.change_plan",
+            target=sub,
+            before={"plan_periods": before},
+            after={"plan_periods": _plan_periods(sub)},
         )
-        if current is not None and current.plan_id == plan.pk:
-            # Back to the plan in force: cancel the scheduled change.
-            current.end_date = None
-            current.save(update_fields=["end_date"])
-            return current
-        if current is not None:
-            current.end_date = effective - dt.timedelta(days=1)
-            current.save(update_fields=["end_date"])
-        return SubscriptionPlanPeriod.objects.create(
-            subscription=sub, plan=plan, start_date=effective
-        )
+        return period
+
+
+def _plan_periods(sub: Subscription) -> list[list]:
+    return [
+        [code, start, end]
+        for code, start, end in SubscriptionPlanPeriod.objects.filter(subscription=sub)
+        .order_by("start_date", "pk")
+        .values_list("plan__code", "start_date", "end_date")
+    ]
+
+
+def _change_plan(sub: Subscription, plan: Plan, today: dt.date):
+    """The body of subscription_change_plan, run under its lock."""
+    periods = SubscriptionPlanPeriod.objects.filter(subscription=sub)
+    if sub.status == Subscription.Status.PENDING:
+        period = periods.get(start_date__isnull=True)
+        period.plan = plan
+        period.save(update_fields=["plan"])
+        return period
+    effective = change_effective_date(subscription=sub, today=today)
+    periods.filter(start_date__gte=effective).delete()
+    current = periods.filter(start_date__lt=effective).order_by("-start_date").first()
+    if current is not None and current.plan_id == plan.pk:
+        # Back to the plan in force: cancel the scheduled change.
+        current.end_date = None
+        current.save(update_fields=["end_date"])
+        return current
+    if current is not None:
+        current.end_date = effective - dt.timedelta(days=1)
+        current.save(update_fields=["end_date"])
+    return SubscriptionPlanPeriod.objects.create(
+        subscription=sub, plan=plan, start_date=effective
+    )
 
 
 def subscription_change_services(
@@ -448,40 +489,60 @@ def subscription_change_services(
     wanted = {s.pk: s for s in services}
     with transaction.atomic():
         sub = _locked_live(subscription)
-        periods = SubscriptionServicePeriod.objects.filter(subscription=sub)
-        if sub.status == Subscription.Status.PENDING:
-            periods.exclude(service_id__in=wanted).delete()
-            have = set(periods.values_list("service_id", flat=True))
-            SubscriptionServicePeriod.objects.bulk_create(
-                SubscriptionServicePeriod(subscription=sub, service=s)
-                for pk, s in wanted.items()
-                if pk not in have
-            )
-            return
-        effective = change_effective_date(subscription=sub, today=today)
-        last_day = effective - dt.timedelta(days=1)
-        # Additions scheduled earlier that are no longer wanted.
-        periods.filter(start_date__gte=effective).exclude(
-            service_id__in=wanted
-        ).delete()
-        in_force = periods.filter(start_date__lt=effective).filter(
-            Q(end_date__isnull=True) | Q(end_date__gte=last_day)
+        before = _service_periods(sub)
+        _change_services(sub, wanted, today)
+        audit_record(
+            actor=by,
+            action="subscription.change_services",
+            target=sub,
+            before={"service_periods": before},
+            after={"service_periods": _service_periods(sub)},
         )
-        for period in in_force:
-            end = None if period.service_id in wanted else last_day
-            if period.end_date != end:
-                period.end_date = end
-                period.save(update_fields=["end_date"])
-        have = set(in_force.values_list("service_id", flat=True)) | set(
-            periods.filter(start_date__gte=effective).values_list(
-                "service_id", flat=True
-            )
+
+
+def _service_periods(sub: Subscription) -> list[list]:
+    return [
+        [code, start, end]
+        for code, start, end in SubscriptionServicePeriod.objects.filter(
+            subscription=sub
         )
+        .order_by("service__code", "start_date", "pk")
+        .values_list("service__code", "start_date", "end_date")
+    ]
+
+
+def _change_services(sub: Subscription, wanted: dict, today: dt.date) -> None:
+    """The body of subscription_change_services, run under its lock."""
+    periods = SubscriptionServicePeriod.objects.filter(subscription=sub)
+    if sub.status == Subscription.Status.PENDING:
+        periods.exclude(service_id__in=wanted).delete()
+        have = set(periods.values_list("service_id", flat=True))
         SubscriptionServicePeriod.objects.bulk_create(
-            SubscriptionServicePeriod(subscription=sub, service=s, start_date=effective)
+            SubscriptionServicePeriod(subscription=sub, service=s)
             for pk, s in wanted.items()
             if pk not in have
         )
+        return
+    effective = change_effective_date(subscription=sub, today=today)
+    last_day = effective - dt.timedelta(days=1)
+    # Additions scheduled earlier that are no longer wanted.
+    periods.filter(start_date__gte=effective).exclude(service_id__in=wanted).delete()
+    in_force = periods.filter(start_date__lt=effective).filter(
+        Q(end_date__isnull=True) | Q(end_date__gte=last_day)
+    )
+    for period in in_force:
+        end = None if period.service_id in wanted else last_day
+        if period.end_date != end:
+            period.end_date = end
+            period.save(update_fields=["end_date"])
+    have = set(in_force.values_list("service_id", flat=True)) | set(
+        periods.filter(start_date__gte=effective).values_list("service_id", flat=True)
+    )
+    SubscriptionServicePeriod.objects.bulk_create(
+        SubscriptionServicePeriod(subscription=sub, service=s, start_date=effective)
+        for pk, s in wanted.items()
+        if pk not in have
+    )
 
 
 def subscription_end(
@@ -495,29 +556,43 @@ def subscription_end(
     today = _today(today)
     with transaction.atomic():
         sub = _locked_live(subscription)
-        number = PhoneNumber.objects.select_for_update().get(pk=sub.number_id)
-        if sub.status == Subscription.Status.PENDING or (
-            sub.activated_on and sub.activated_on > today
-        ):
-            sub.status = Subscription.Status.CANCELLED
-            sub.save(update_fields=["status"])
-            number.status = PhoneNumber.Status.AVAILABLE
-            number.quarantine_until = None
-            number.save(update_fields=["status", "quarantine_until"])
-            return sub
-        sub.status = Subscription.Status.ENDED
-        sub.ended_on = today
-        sub.save(update_fields=["status", "ended_on"])
-        for model in (SubscriptionPlanPeriod, SubscriptionServicePeriod, AnswerNumber):
-            rows = model.objects.filter(subscription=sub)
-            rows.filter(start_date__gt=today).delete()
-            rows.filter(Q(end_date__isnull=True) | Q(end_date__gt=today)).update(
-                end_date=today
-            )
-        number.status = PhoneNumber.Status.QUARANTINE
-        number.quarantine_until = today + dt.timedelta(
-            days=settings.HOTLINE_QUARANTINE_DAYS
+        before = {"status": sub.status, "ended_on": sub.ended_on}
+        sub = _end(sub, today)
+        audit_record(
+            actor=by,
+            action="subscription.end",
+            target=sub,
+            before=before,
+            after={"status": sub.status, "ended_on": sub.ended_on},
         )
+    logger.info("subscription %s ended on %s (%s)", sub.pk, today, sub.status)
+    return sub
+
+
+def _end(sub: Subscription, today: dt.date) -> Subscription:
+    """The body of subscription_end, run under its lock."""
+    number = PhoneNumber.objects.select_for_update().get(pk=sub.number_id)
+    if sub.status == Subscription.Status.PENDING or (
+        sub.activated_on and sub.activated_on > today
+    ):
+        sub.status = Subscription.Status.CANCELLED
+        sub.save(update_fields=["status"])
+        number.status = PhoneNumber.Status.AVAILABLE
+        number.quarantine_until = None
         number.save(update_fields=["status", "quarantine_until"])
-    logger.info("subscription %s ended on %s", sub.pk, today)
+        return sub
+    sub.status = Subscription.Status.ENDED
+    sub.ended_on = today
+    sub.save(update_fields=["status", "ended_on"])
+    for model in (SubscriptionPlanPeriod, SubscriptionServicePeriod, AnswerNumber):
+        rows = model.objects.filter(subscription=sub)
+        rows.filter(start_date__gt=today).delete()
+        rows.filter(Q(end_date__isnull=True) | Q(end_date__gt=today)).update(
+            end_date=today
+        )
+    number.status = PhoneNumber.Status.QUARANTINE
+    number.quarantine_until = today + dt.timedelta(
+        days=settings.HOTLINE_QUARANTINE_DAYS
+    )
+    number.save(update_fields=["status", "quarantine_until"])
     return sub

@@ -37,6 +37,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Agent, Company
+from audit.services import audit_record
 from billing import pricing
 from billing import rating as core
 from billing.models import (
@@ -474,6 +475,18 @@ def invoice_issue(
         invoice.buyer_email = company.billing_email
         invoice.language = _language(company)
         invoice.save()
+        audit_record(
+            actor=by,
+            action="invoice.issue",
+            target=invoice,
+            before={"status": Invoice.Status.DRAFT},
+            after={
+                "status": invoice.status,
+                "number": invoice.number,
+                "total": invoice.total,
+                "due_date": invoice.due_date,
+            },
+        )
         email = InvoiceEmail.objects.create(
             invoice=invoice, purpose="initial", to=company.billing_email
         )
@@ -529,6 +542,13 @@ def invoice_void(
     invoice.voided_at = now or timezone.now()
     invoice.void_reason = reason[:300]
     invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    audit_record(
+        actor=by,
+        action="invoice.void",
+        target=invoice,
+        before={"status": Invoice.Status.ISSUED},
+        after={"status": invoice.status, "void_reason": invoice.void_reason},
+    )
     return invoice
 
 
@@ -559,13 +579,26 @@ def credit_note_create(
             % {"r": remaining}
         )
     year = timezone.localdate().year
-    return CreditNote.objects.create(
+    note = CreditNote.objects.create(
         invoice=invoice,
         number=_next_number(CREDIT_NOTE_PREFIX, year),
         amount=amount,
         reason=reason[:300],
         created_by=by if getattr(by, "pk", None) else None,
     )
+    audit_record(
+        actor=by,
+        action="invoice.credit_note",
+        target=invoice,
+        before={"remaining": remaining},
+        after={
+            "credit_note": note.number,
+            "amount": note.amount,
+            "reason": note.reason,
+            "remaining": remaining - note.amount,
+        },
+    )
+    return note
 
 
 @transaction.atomic
@@ -600,6 +633,22 @@ def payment_record(
     if paid + amount >= invoice_remaining(invoice):
         invoice.status = Invoice.Status.PAID
         invoice.save(update_fields=["status"])
+    audit_record(
+        actor=by,
+        action="invoice.payment",
+        target=invoice,
+        before={"status": Invoice.Status.ISSUED, "paid": paid},
+        after={
+            "status": invoice.status,
+            "paid": paid + amount,
+            "payment": {
+                "amount": amount,
+                "paid_on": paid_on,
+                "method": method,
+                "reference": payment.reference,
+            },
+        },
+    )
     return payment
 
 

@@ -308,6 +308,10 @@ HOTLINE_MAX_HOLDS_PER_COMPANY = env.int("HOTLINE_MAX_HOLDS_PER_COMPANY", default
 HOTLINE_QUARANTINE_DAYS = env.int("HOTLINE_QUARANTINE_DAYS", default=90)
 HOTLINE_INVITATION_DAYS = env.int("HOTLINE_INVITATION_DAYS", default=7)
 HOTLINE_LICENCE_MAX_BYTES = 5 * 1024 * 1024
+# CDR files uploaded in the back office; stopped while received when larger.
+HOTLINE_CDR_UPLOAD_MAX_BYTES = env.int(
+    "HOTLINE_CDR_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024
+)
 HOTLINE_INVOICE_DUE_DAYS = env.int("HOTLINE_INVOICE_DUE_DAYS", default=15)
 # Absolute base URL used in emails (links to bill pages).
 HOTLINE_BASE_URL = env.str("HOTLINE_BASE_URL", default="http://127.0.0.1:8000")
