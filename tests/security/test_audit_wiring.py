@@ -173,7 +173,10 @@ def test_void_credit_note_and_payment_are_recorded(company, agent_staff):
         invoice=paid, amount=Decimal("20.30"), reason="折让", by=agent_staff
     )
     invoice_services.payment_record(
-        invoice=paid, paid_on=dt.date(2026, 4, 20), method="bank_transfer", by=agent_staff
+        invoice=paid,
+        paid_on=dt.date(2026, 4, 20),
+        method="bank_transfer",
+        by=agent_staff,
     )
 
     void = only_event("invoice.void")
