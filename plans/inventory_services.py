@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -39,6 +40,7 @@ from plans.numbers import CarrierLookup, InvalidNumber, canonicalize_400
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 20_000
+ANALYZE_AFTER = 50_000
 MAX_RANGE = 10_000_000
 #: Errors kept for the report; the rest are only counted.
 MAX_REPORTED_ERRORS = 200
@@ -295,6 +297,11 @@ def numbers_import(
     finally:
         stop.set()
         producer.join()
+    if connection.vendor == "postgresql" and report.imported >= ANALYZE_AFTER:
+        # Fresh statistics, so the search plans see the new stock at once
+        # instead of after the next autovacuum round.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {PhoneNumber._meta.db_table}")
     logger.info(
         "Imported %s numbers (%s duplicates, %s invalid)",
         report.imported,
@@ -475,19 +482,24 @@ def numbers_regrade(
     codes = {pk: code for code, pk in _grade_codes().items()}
     available = PhoneNumber.Status.AVAILABLE
     report = RegradeReport()
-    last_pk = 0
-    while True:
-        candidates = PhoneNumber.objects.filter(status=available, pk__gt=last_pk)
-        if pks is not None:
-            candidates = candidates.filter(pk__in=pks)
+    stock = PhoneNumber.objects.all()
+    if pks is not None:
+        stock = stock.filter(pk__in=pks)
+    bounds = stock.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if bounds["lo"] is None:
+        return report
+    # Fixed primary-key windows: each batch is an index range scan whatever
+    # the planner's statistics say about a freshly imported table.
+    for start in range(bounds["lo"], bounds["hi"] + 1, batch_size):
         batch = list(
-            candidates.order_by("pk").values_list(
+            stock.filter(
+                status=available, pk__gte=start, pk__lt=start + batch_size
+            ).values_list(
                 "pk", "number", "grade_id", "grade_reason", "selection_fee", "has_four"
-            )[:batch_size]
+            )
         )
         if not batch:
-            break
-        last_pk = batch[-1][0]
+            continue
         # Changed rows grouped by their new values: one UPDATE per group.
         groups: dict[tuple, list[tuple[int, int | None]]] = {}
         for pk, number, old_grade, old_reason, old_fee, old_four in batch:
