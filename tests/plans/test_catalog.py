@@ -9,13 +9,20 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 from django.utils import translation
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plans.catalog import (
     CARRIERS,
     HOLIDAY_KINDS,
     TAX_CATEGORIES,
     TERMS,
+    Catalog,
     CatalogError,
+    GradeData,
+    PlanData,
+    ServiceData,
+    catalog_document,
     parse_catalog,
     read_document,
 )
@@ -121,7 +128,7 @@ def db_state() -> list:
 def test_the_example_catalog_is_valid():
     catalog = parse_catalog(read_document(EXAMPLE.read_text(encoding="utf-8")))
     assert len(catalog.plans) >= 8
-    assert {p.term_months for p in catalog.plans} == set(TERMS) - {24} | {24}
+    assert {p.term_months for p in catalog.plans} == set(TERMS)
     three_years = next(p for p in catalog.plans if p.code == "term-3y-3000")
     assert (three_years.price, three_years.term_months) == (Decimal("3000.00"), 36)
     # 「3000元/3年 0.12元/分钟」: the pool is price ÷ rate.
@@ -333,3 +340,87 @@ def test_json_dump_loads_back(tmp_path):
     assert document["tax_rates"] == {"basic": "0.09", "value_added": "0.06"}
     report = catalog_load(document=document)
     assert not report.created and not report.updated
+
+
+# --- property: the document form is lossless ------------------------------------
+
+codes = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
+names = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=20)
+
+
+def decimals(places, max_value):
+    return st.decimals(min_value=0, max_value=max_value, places=places, allow_nan=False)
+
+
+services = st.builds(
+    ServiceData,
+    code=codes,
+    name_zh=names,
+    name_en=names,
+    monthly_fee=decimals(2, 99999),
+    order=st.integers(0, 1000),
+)
+
+
+@st.composite
+def catalogs(draw):
+    svc = draw(st.lists(services, max_size=4, unique_by=lambda s: s.code))
+    svc_codes = [s.code for s in svc]
+    plans = draw(
+        st.lists(
+            st.builds(
+                PlanData,
+                code=codes,
+                name_zh=names,
+                name_en=names,
+                term_months=st.sampled_from([1, 12, 24, 36]),
+                price=decimals(2, 999999),
+                included_minutes=st.integers(0, 10**6),
+                rate_inbound_peak=decimals(4, 9),
+                rate_inbound_offpeak=decimals(4, 9),
+                rate_outbound=decimals(4, 9),
+                included_answer_numbers=st.integers(0, 20),
+                included_services=st.lists(
+                    st.sampled_from(svc_codes) if svc_codes else st.nothing(),
+                    unique=True,
+                ).map(lambda c: tuple(sorted(c))),
+                active=st.booleans(),
+                order=st.integers(0, 1000),
+            ),
+            max_size=4,
+            unique_by=lambda p: p.code,
+        )
+    )
+    grades = draw(
+        st.lists(
+            st.builds(
+                GradeData,
+                code=codes,
+                name_zh=names,
+                name_en=names,
+                selection_fee=decimals(2, 99999),
+                min_monthly=decimals(2, 999),
+                priority=st.integers(0, 10000),
+                rules=st.just([{"type": "repeat", "length": 4}]),
+            ),
+            max_size=3,
+            unique_by=(lambda g: g.code, lambda g: g.priority),
+        )
+    )
+    return Catalog(
+        tax_rates={"basic": draw(decimals(4, 1))},
+        services=svc,
+        plans=plans,
+        vanity_grades=grades,
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(catalog=catalogs())
+def test_document_then_parse_gives_the_same_catalog(catalog):
+    document = catalog_document(catalog)
+    parsed = parse_catalog(document)
+    assert catalog_document(parsed) == document
+    assert [p.price for p in parsed.plans] == [
+        p.price for p in sorted(catalog.plans, key=lambda p: (p.order, p.code))
+    ]
