@@ -42,7 +42,11 @@ RANGES = [
 
 def _search_indexes() -> list[tuple[str, str]]:
     """The search indexes of the plans migrations, to rebuild after a load."""
-    names = ["0003_number_search_pg_indexes", "0004_number_search_tokens_carrier"]
+    names = [
+        "0003_number_search_pg_indexes",
+        "0004_number_search_tokens_carrier",
+        "0005_number_search_covering",
+    ]
     indexes, dropped = [], set()
     for name in names:
         module = importlib.import_module(f"plans.migrations.{name}")

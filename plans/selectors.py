@@ -56,8 +56,11 @@ MAX_RESULTS = 1000
 COUNT_CAP = 200
 ORDINARY = "ordinary"
 # Use the digit-token index for patterns expected to match at most this
-# share of the stock; above it, the planner's ordered index walk is faster.
-TOKEN_MAX_SHARE = 0.01
+# share of the stock. Denser patterns are found faster by walking the
+# covering number index (migration 0005, index-only) until the page and the
+# capped count are full: measured at 1M numbers, "ends with 88" (1%) takes
+# 7–25 ms walking and 55 ms through the tokens.
+TOKEN_MAX_SHARE = 0.002
 # "Contains" uses the trigram index from this many digits; fewer digits have
 # no trigram to look up.
 TRIGRAM_MIN_DIGITS = 3
