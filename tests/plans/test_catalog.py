@@ -135,6 +135,36 @@ def test_the_example_catalog_is_valid():
     assert three_years.included_minutes == three_years.price / Decimal("0.12")
 
 
+def test_the_example_has_the_2026_state_council_holidays():
+    catalog = parse_catalog(read_document(EXAMPLE.read_text(encoding="utf-8")))
+    days: dict[str, int] = {}
+    for h in catalog.holidays:
+        if h.kind == "holiday":
+            days[h.name] = days.get(h.name, 0) + 1
+    assert days == {
+        "元旦": 3,
+        "春节": 9,
+        "清明节": 3,
+        "劳动节": 5,
+        "端午节": 3,
+        "中秋节": 3,
+        "国庆节": 7,
+    }
+    workdays = sorted(str(h.date) for h in catalog.holidays if h.kind == "workday")
+    assert workdays == [
+        "2026-01-04",
+        "2026-02-14",
+        "2026-02-28",
+        "2026-05-09",
+        "2026-09-20",
+        "2026-10-10",
+    ]
+    # A make-up working day is always a weekend day.
+    assert all(
+        h.date.isoweekday() >= 6 for h in catalog.holidays if h.kind == "workday"
+    )
+
+
 def test_every_error_is_listed_with_its_path():
     doc = small_catalog()
     doc["plans"].append(dict(doc["plans"][0], code="m299"))
