@@ -28,9 +28,37 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 @login_required
 def dashboard(request):
-    if request.user.is_staff and not request.user.company_id:
+    """The company's overview: numbers, holds, this month's bill, latest bills."""
+    user = request.user
+    if user.is_staff and not user.company_id:
         return redirect("admin:index")
-    return render(request, "accounts/dashboard.html")
+    if not user.company_id:
+        return render(request, "accounts/dashboard.html", {})
+    # Imported here: the overview reads the other apps' selectors, which
+    # import accounts models.
+    from billing.selectors.bills import invoices_for
+    from billing.selectors.month import month_to_date
+    from plans.selectors import company_open_holds, company_subscriptions
+
+    company = user.company
+    today = timezone.localdate()
+    subscriptions = [
+        s
+        for s in company_subscriptions(company=company)
+        if s.status in ("active", "pending")
+    ]
+    context = {
+        "today": today,
+        "subscriptions": subscriptions,
+        "active_count": sum(s.status == "active" for s in subscriptions),
+        "pending_count": sum(s.status == "pending" for s in subscriptions),
+        "holds": list(company_open_holds(company=company)),
+    }
+    if user.can_see_bills:
+        context["latest_invoices"] = list(invoices_for(company=company)[:3])
+        if context["active_count"]:
+            context["mtd"] = month_to_date(company=company, today=today)
+    return render(request, "accounts/dashboard.html", context)
 
 
 @login_required
