@@ -286,12 +286,13 @@ class PhoneNumber(models.Model):
     )
     # True when one of the 7 digits after 400 is a 4 (the 无4 search filter).
     has_four = models.BooleanField(_("has a 4"), default=False)
+    # Indexed only where it is selective (see Meta): nearly every row is
+    # available, and a plain index on status costs every bulk import.
     status = models.CharField(
         _("status"),
         max_length=16,
         choices=Status.choices,
         default=Status.AVAILABLE,
-        db_index=True,
     )
     quarantine_until = models.DateField(_("resting until"), null=True, blank=True)
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
@@ -310,6 +311,12 @@ class PhoneNumber(models.Model):
             models.Index(
                 fields=["status", "selection_fee", "number"],
                 name="phonenumber_status_fee_idx",
+            ),
+            # Held, sold and resting numbers: a small share of the stock.
+            models.Index(
+                fields=["status", "quarantine_until"],
+                condition=~Q(status="available"),
+                name="phonenumber_not_in_stock_idx",
             ),
         ]
 
