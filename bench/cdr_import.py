@@ -213,11 +213,11 @@ def _floor(path: Path) -> float:
     return elapsed
 
 
-def _import(path: Path) -> tuple[float, float, str]:
+def _import(path: Path) -> tuple[float, float, str, list[str]]:
     env = dict(os.environ)
     env["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    env["LOG_LEVEL"] = "WARNING"
+    env["LOG_LEVEL"] = "INFO"  # the import logs how long each phase took
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "manage.py", "import_cdrs", str(path)],
@@ -232,7 +232,12 @@ def _import(path: Path) -> tuple[float, float, str]:
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr)
         raise SystemExit(f"import_cdrs exited {proc.returncode}")
-    return elapsed, peak, proc.stdout.strip()
+    phases = [
+        line.split("billing.services.cdr_import ", 1)[1]
+        for line in proc.stderr.splitlines()
+        if "billing.services.cdr_import CDR import" in line
+    ]
+    return elapsed, peak, proc.stdout.strip(), phases
 
 
 def _verify() -> tuple[int, int, int]:
@@ -260,9 +265,11 @@ def main() -> int:
         common.report("file size", f"{path.stat().st_size / 1e6:.1f}", "MB")
         floor = _floor(path)
         common.report("(a) COPY into a bare table (PK call_id)", f"{floor:.2f}", "s")
-        elapsed, peak, summary = _import(path)
+        elapsed, peak, summary, phases = _import(path)
         common.report("(b) import_cdrs incl. rating", f"{elapsed:.2f}", "s")
         print(f"    {summary[:300]}")
+        for phase in phases:
+            print(f"    {phase}")
     total, unrated, changed = _verify()
     ratio = elapsed / floor
     common.report("calls stored / unrated", f"{total:,} / {unrated:,}")

@@ -250,6 +250,7 @@ def cdr_import_run(
 
 
 def _stream_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
+    started = time.perf_counter()
     validator = RowValidator(
         number_directory(), agent_id=imp.agent_id, columns=reader.columns
     )
@@ -272,6 +273,12 @@ def _stream_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
             loader.progress(rows, reader.bytes_read)
     loader.flush()
     loader.progress(rows, imp.total_bytes)
+    logger.info(
+        "CDR import %s: reading, checking and staging %d rows took %.2f s",
+        imp.pk,
+        rows,
+        time.perf_counter() - started,
+    )
 
 
 def _summary_message(imported: int, duplicates: int, rejected: int) -> str:
