@@ -62,17 +62,11 @@ class Command(BaseCommand):
             )
             return True
         self.stdout.write(
-            _(
-                "%(file)s (%(encoding)s): %(rows)d rows, %(imported)d imported, "
-                "%(duplicates)d duplicates, %(rejected)d rejected. %(message)s"
-            )
+            _("%(file)s (%(encoding)s): %(rows)d rows read. %(message)s")
             % {
                 "file": path,
                 "encoding": imp.encoding,
                 "rows": imp.rows_read,
-                "imported": imp.imported,
-                "duplicates": imp.duplicates,
-                "rejected": imp.rejected,
                 "message": imp.message,
             }
         )
