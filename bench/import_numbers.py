@@ -37,6 +37,12 @@ def main() -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {PhoneNumber._meta.db_table} CASCADE")
     total = LAST - FIRST + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = %s",
+            [PhoneNumber._meta.db_table],
+        )
+        report("indexes maintained on the number table", cursor.fetchone()[0])
 
     specs = [
         GradeSpec(g.code, g.priority, g.rules, g.selection_fee)
