@@ -149,3 +149,29 @@ def _agentapikey(agent):
     from billing.services.agent_api_keys import agent_api_key_create
 
     return agent_api_key_create(agent=agent, name="carrier")[0]
+
+
+# --- plans: holds and subscriptions (slot 3) ---------------------------------
+
+
+@sample("plans.Hold")
+def _hold(agent):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from plans.models import Hold
+    from tests.factories import CompanyFactory, PhoneNumberFactory
+
+    return Hold.objects.create(
+        number=PhoneNumberFactory(status="held"),
+        company=CompanyFactory(agent=agent),
+        expires_at=timezone.now() + dt.timedelta(minutes=30),
+    )
+
+
+@sample("plans.Subscription")
+def _subscription(agent):
+    from tests.factories import CompanyFactory, SubscriptionFactory
+
+    return SubscriptionFactory(company=CompanyFactory(agent=agent))
