@@ -318,6 +318,8 @@ def test_checkout_shows_the_refused_plan_disabled_with_the_reason(
     basic = catalog["basic"]
     assert f'value="{basic.pk}" disabled' in body
     assert "need a package of at least ¥199.00 per month" in body
+    assert "1 answering number included" in body
+    assert "¥10.00 per month" in body  # each extra answering number
 
 
 @pytest.mark.parametrize(
