@@ -34,7 +34,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -57,7 +57,12 @@ from billing.cdr_format import (
 )
 from billing.models import CallRecord, CdrImport, CdrImportError
 from billing.services import rating as rating_service
-from billing.services.rating import IncomingCall, IncomingRatings, RatingSession
+from billing.services.rating import (
+    IncomingCall,
+    IncomingRatings,
+    RatingInputs,
+    RatingSession,
+)
 from plans.models import PhoneNumber, Subscription
 
 logger = logging.getLogger(__name__)
@@ -619,23 +624,49 @@ class _PgLoader:
                 " rate numeric(8,4), amount numeric(14,4))"
             )
         total = IncomingRatings(ratings={}, outside=[], rated_at=timezone.now())
+        fresh = self._fresh_inputs()
         lines: dict[str, int] = {}
         batch: list[IncomingCall] = []
         out: list[str] = []
         self.staged = 0
+
+        def emit(ratings: Iterable[core.CallRating], where: Mapping[str, int]) -> None:
+            for r in ratings:
+                out.append(
+                    f"{where[r.call_id]}\t{r.band}\t{r.billable_minutes}\t"
+                    f"{r.pool_minutes}\t{r.charged_minutes}\t{r.rate}\t{r.amount}\n"
+                )
 
         def rate_batch() -> None:
             result = session.rate_incoming(batch)
             total.rerate |= result.rerate
             total.follow.update(result.follow)
             total.outside.extend(result.outside)
-            for call_id, r in result.ratings.items():
-                out.append(
-                    f"{lines[call_id]}\t{r.band}\t{r.billable_minutes}\t"
-                    f"{r.pool_minutes}\t{r.charged_minutes}\t{r.rate}\t{r.amount}\n"
-                )
+            emit(result.ratings.values(), lines)
             batch.clear()
             lines.clear()
+
+        def rate_group(key, group) -> None:
+            """A month with no stored calls: the pure core rates it directly."""
+            inputs = fresh.get(key)
+            if inputs is not None and inputs.segments:
+                calls = [inc.call for inc in group]
+                try:
+                    ratings = core.rate_month(calls, inputs.segments, inputs.calendar)
+                except core.RatingError:
+                    pass  # e.g. a day without a plan: the session sorts it out
+                else:
+                    emit(
+                        ratings,
+                        {
+                            c.call_id: line
+                            for c, line in zip(calls, group_lines, strict=True)
+                        },
+                    )
+                    return
+            for inc, line in zip(group, group_lines, strict=True):
+                lines[inc.call.call_id] = line
+                batch.append(inc)
 
         raw = connection.connection
         with raw.cursor(name=f"cdr_rate_{self.imp.pk}") as named:
@@ -646,17 +677,22 @@ class _PgLoader:
                 f" FROM {self.stage} ORDER BY subscription_id, period"
             )
             current = None
+            group: list[IncomingCall] = []
+            group_lines: list[int] = []
             for line, sub_id, period, call_id, start, secs, direction, status in named:
                 self.staged += 1
                 if (sub_id, period) != current:
+                    if group:
+                        rate_group(current, group)
+                        group, group_lines = [], []
                     current = (sub_id, period)
                     if len(batch) >= RATE_BATCH:
                         rate_batch()
-                        if len(out) >= CHUNK_ROWS:
-                            self._copy(self.ratings, RATING_COLUMNS, out)
-                            out.clear()
-                lines[call_id] = line
-                batch.append(
+                    if len(out) >= CHUNK_ROWS:
+                        self._copy(self.ratings, RATING_COLUMNS, out)
+                        out.clear()
+                group_lines.append(line)
+                group.append(
                     IncomingCall(
                         sub_id,
                         core.CallIn(
@@ -668,6 +704,8 @@ class _PgLoader:
                         ),
                     )
                 )
+            if group:
+                rate_group(current, group)
         if batch:
             rate_batch()
         if out:
@@ -678,6 +716,35 @@ class _PgLoader:
             if total.outside:
                 self._reject_outside(cur, total.outside)
         return total
+
+    def _fresh_inputs(self) -> dict[tuple[int, dt.date], RatingInputs]:
+        """Rating inputs of the staged months that have no stored calls yet.
+
+        Such a month (with no calls in later months either, so no term pool
+        downstream) is rated entirely from the staged rows, exactly as
+        ``calls_rate_many`` would rate it after the insert. Its subscriptions
+        are locked like the rating service locks them.
+        """
+        table = CallRecord._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT s.subscription_id, s.period FROM {self.stage} s"  # noqa: S608
+                f" WHERE NOT EXISTS (SELECT 1 FROM {table} c"
+                " WHERE c.subscription_id = s.subscription_id"
+                " AND c.period >= s.period)"
+            )
+            keys = cur.fetchall()
+        if not keys:
+            return {}
+        sub_ids = sorted({k[0] for k in keys})
+        subs = {
+            row["id"]: row
+            for row in Subscription.objects.select_for_update()
+            .filter(id__in=sub_ids)
+            .order_by("id")
+            .values("id", "activated_on", "ended_on")
+        }
+        return rating_inputs_many(keys=keys, subs=subs)
 
     def _reject_outside(self, cur, call_ids: list[str]) -> None:
         cur.execute(
@@ -693,6 +760,34 @@ class _PgLoader:
             f"INSERT INTO {self.errors} (line, raw, reason) VALUES (%s, %s, %s)",  # noqa: S608
             [(line, f"{call_id} {start}", reason) for line, call_id, start in gone],
         )
+
+
+def rating_inputs_many(
+    *, keys: Iterable[tuple[int, dt.date]], subs: Mapping[int, dict]
+) -> dict[tuple[int, dt.date], RatingInputs]:
+    """``rating_inputs_for`` of many subscription-months in a few queries.
+
+    Built from the rating service's own loaders (plan periods, running terms,
+    pool used before the month), so the inputs are the ones it would use.
+    """
+    by_period: dict[dt.date, list[int]] = defaultdict(list)
+    for sub_id, period in keys:
+        if sub_id in subs:
+            by_period[period].append(sub_id)
+    if not by_period:
+        return {}
+    plan_periods = rating_service._plan_periods_for(sorted(subs))
+    calendar = rating_service.calendar_load()
+    out: dict[tuple[int, dt.date], RatingInputs] = {}
+    for period, sub_ids in by_period.items():
+        batch = {s: subs[s] for s in sub_ids}
+        running = rating_service._running_terms(batch, plan_periods, period)
+        used = rating_service._pool_used_before(period, running)
+        for sub_id, sub in batch.items():
+            out[(sub_id, period)] = rating_service._inputs(
+                sub, period, plan_periods.get(sub_id, ()), calendar, used.get(sub_id, 0)
+            )
+    return out
 
 
 # --- API batches ------------------------------------------------------------------

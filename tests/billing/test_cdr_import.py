@@ -282,3 +282,77 @@ def test_ids_and_areas_with_backslashes_and_tabs_are_stored_as_sent(cdr_world):
     assert imp.imported == 1
     call = CallRecord.objects.get()
     assert (call.call_id, call.caller_area) == ("A\\B\tC", "广东\\深圳\n南山")
+
+
+def _import_text(agent, rows):
+    from billing.services.cdr_import import cdr_import_run
+
+    text = "call_id,service_number,caller_number,start_time,duration_seconds,"
+    text += "direction,status\n" + "".join(
+        f"{cid},4008500001,13800138000,{start},{secs},inbound,answered\n"
+        for cid, start, secs in rows
+    )
+    imp = CdrImport.objects.create(source="command", agent=agent)
+    return cdr_import_run(cdr_import=imp, stream=io.BytesIO(text.encode()))
+
+
+def test_a_term_pool_spans_months_whatever_order_the_files_arrive_in(db):
+    from tests.factories import (
+        CompanyFactory,
+        PhoneNumberFactory,
+        SubscriptionFactory,
+        TermPlanFactory,
+    )
+
+    # Given a 3-year term plan with a 100-minute pool, activated mid-January
+    company = CompanyFactory()
+    SubscriptionFactory(
+        company=company,
+        number=PhoneNumberFactory(number="4008500001", status="subscribed"),
+        activated_on=dt.date(2026, 1, 15),
+        plan=TermPlanFactory(code="t100", included_minutes=100),
+    )
+    # When February arrives first, then March (a month with no calls yet,
+    # rated straight from the file), then January late
+    _import_text(company.agent, [("F-1", "2026-02-10 10:00:00", 80 * 60)])
+    _import_text(company.agent, [("M-1", "2026-03-10 10:00:00", 50 * 60)])
+    _import_text(company.agent, [("J-1", "2026-01-20 10:00:00", 30 * 60)])
+
+    # Then the pool is used in start order across the months of the term
+    def pool(cid):
+        c = CallRecord.objects.get(call_id=cid)
+        return (c.pool_minutes, c.charged_minutes)
+
+    assert pool("J-1") == (30, 0)
+    assert pool("F-1") == (70, 10)
+    assert pool("M-1") == (0, 50)
+    # And the rating service, re-rating everything, agrees
+    keys = {(c.subscription_id, c.period) for c in CallRecord.objects.all()}
+    assert calls_rate_many(keys=keys).changed == 0
+
+
+def test_a_month_rated_from_the_file_uses_what_earlier_months_left(db):
+    from tests.factories import (
+        CompanyFactory,
+        PhoneNumberFactory,
+        SubscriptionFactory,
+        TermPlanFactory,
+    )
+
+    company = CompanyFactory()
+    SubscriptionFactory(
+        company=company,
+        number=PhoneNumberFactory(number="4008500001", status="subscribed"),
+        activated_on=dt.date(2026, 1, 15),
+        plan=TermPlanFactory(code="t100b", included_minutes=100),
+    )
+    _import_text(company.agent, [("F-1", "2026-02-10 10:00:00", 80 * 60)])
+    _import_text(
+        company.agent,
+        [("M-2", "2026-03-11 10:00:00", 15 * 60), ("M-1", "2026-03-10 10:00:00", 600)],
+    )
+    m1 = CallRecord.objects.get(call_id="M-1")
+    m2 = CallRecord.objects.get(call_id="M-2")
+    assert (m1.pool_minutes, m1.charged_minutes) == (10, 0)
+    assert (m2.pool_minutes, m2.charged_minutes) == (10, 5)
+    assert m2.amount == m2.rate * 5 and m2.rated_at is not None
