@@ -14,13 +14,13 @@ PostgreSQL (the fast path, files of any size, bounded memory)
      duplicates), rate the calls, insert them with one ``INSERT … SELECT``
      in (subscription, month, start) order, move the rejected rows into
      ``CdrImportError`` and store the summary.
-  Rating: a subscription-month that has no stored calls yet (and no later
-  month with calls, so no term pool downstream) is rated before insert, from
-  the staged rows, by the pure core (``billing.rating.rate_month``) with the
-  inputs the rating service would load; its rows are written once. Every
-  other affected month is re-rated after the insert by
-  ``billing.services.rating.calls_rate_many`` (late and out-of-order calls,
-  frozen calls of issued invoices, term pools that cascade).
+  Rating happens before the insert, so each row is written once: a
+  subscription-month with no stored calls yet (and none in later months, so
+  no term pool downstream) is rated from the staged rows by the pure core
+  (``billing.rating.rate_month``) with the inputs the rating service would
+  load; every other month goes through ``RatingSession`` (late and
+  out-of-order calls, frozen calls of issued invoices, term pools that
+  cascade), whose ``finish`` re-rates what must be after the insert.
 
 Other databases (SQLite, the embedded default) and API batches use the
 generic path: the same validation, ``bulk_create`` in batches and
