@@ -368,10 +368,9 @@ def invitation_create(
         raise ValidationError(_("Unknown role."), code="role")
     now = now or timezone.now()
     email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError(
-            {"email": _("This person already has a Hotline400 account.")}
-        )
+    # An address that already has an account is invited like any other: the
+    # owner must not learn who has an account (no account enumeration). The
+    # link then says "already used, log in" to the person who owns the address.
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         Invitation.objects.filter(

@@ -15,6 +15,7 @@ from django.contrib.admin import helpers
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -123,13 +124,13 @@ class CdrImportAdmin(AgentScopedAdmin):
         form = CdrUploadForm(request.POST or None, request.FILES or None)
         if not superuser:
             del form.fields["agent"]
+        valid = request.method == "POST" and form.is_valid()
         if request.upload_too_large:
-            form.add_error(
-                "file",
-                _("The file is larger than %(mb)s MB; split it and upload the parts.")
-                % {"mb": settings.HOTLINE_CDR_UPLOAD_MAX_BYTES // (1024 * 1024)},
-            )
-        if request.method == "POST" and form.is_valid():
+            limit = filesizeformat(settings.HOTLINE_CDR_UPLOAD_MAX_BYTES)
+            too_large = _("The file is larger than %(size)s; upload it in parts.")
+            form.errors["file"] = form.error_class([too_large % {"size": limit}])
+            valid = False
+        if valid:
             agent = form.cleaned_data.get("agent") if superuser else request.user.agent
             imp = self._start(request, form.cleaned_data["file"], agent)
             return HttpResponseRedirect(

@@ -137,13 +137,20 @@ def test_a_new_invitation_replaces_the_open_one_for_the_same_address(invite):
     assert Client().get(first_url).status_code == 410
 
 
-def test_someone_who_already_has_an_account_is_not_invited(owner):
+def test_inviting_someone_who_has_an_account_reveals_nothing_and_adds_no_user(
+    client, owner, invite
+):
     existing = UserFactory()
 
-    with pytest.raises(services.ValidationError):
-        services.invitation_create(
-            company=owner.company, by=owner, email=existing.email, role="member"
-        )
+    _invitation, url = invite(email=existing.email)
+    response = _accept(Client(), url)
+
+    # The owner saw "sent" as for anyone; the link tells its owner to log in.
+    assert response.status_code == 410
+    assert User.objects.filter(email__iexact=existing.email).count() == 1
+    assert User.objects.get(email__iexact=existing.email).company_id != (
+        owner.company_id
+    )
 
 
 def test_only_an_owner_of_the_company_can_invite(company):

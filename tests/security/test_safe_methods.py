@@ -45,6 +45,9 @@ def _catalog_and_other_objects(world: World) -> dict:
         VanityGradeFactory,
     )
 
+    cached = getattr(world, "_admin_objects", None)
+    if cached is not None:
+        return cached
     agent = world.company.agent
     plan_period = world.subscription.plan_periods.first()
     objects = {
@@ -71,6 +74,7 @@ def _catalog_and_other_objects(world: World) -> dict:
     }
     for label in ("billing.CloseRun", "billing.CdrImport", "billing.AgentApiKey"):
         objects[label] = SAMPLE_BUILDERS[label](agent)
+    world._admin_objects = objects
     return objects
 
 
