@@ -22,8 +22,10 @@ from django.utils import timezone
 from accounts.models import Agent, Company
 from billing.models import CloseRun, CloseRunItem
 from billing.services.invoices import (
+    close_batch,
     close_company,
     close_item_finish,
+    close_run_fan_out,
     close_run_start,
     previous_month,
 )
@@ -44,6 +46,37 @@ def close_month_task(period: str = "") -> list[int]:
         run = close_run_start(agent=agent, period=month)
         runs.append(run.pk)
     return runs
+
+
+@shared_task(name="billing.close_run_fan_out")
+def close_run_fan_out_task(run_id: int) -> int:
+    """Enqueue the companies of a close run (from a worker, not a web request)."""
+    run = CloseRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return 0
+    return close_run_fan_out(run=run)
+
+
+@shared_task(name="billing.close_companies", acks_late=True)
+def close_companies_task(company_ids: list[int], period: str, run_id: int) -> int:
+    """A fixed-size batch of a close run; idempotent like ``close_company``.
+
+    If the batch fails as a whole, its companies are closed one by one so
+    each failure is recorded against its own company.
+    """
+    run = CloseRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return 0
+    try:
+        return len(close_batch(run=run, company_ids=list(company_ids)))
+    except Exception:
+        logger.exception("close batch of run %s failed; retrying one by one", run_id)
+    for company_id in company_ids:
+        try:
+            close_company_task(company_id, period, run_id)
+        except Exception:  # recorded on the item by close_company_task
+            logger.warning("close of company %s failed", company_id)
+    return len(company_ids)
 
 
 @shared_task(name="billing.close_company", acks_late=True)

@@ -190,3 +190,29 @@ def test_a_real_worker_closing_twice_builds_each_invoice_once(celery_worker):
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert numbers == [f"HL-2026-{i:06d}" for i in range(1, 7)]
     assert set(Invoice.objects.values_list("total", flat=True)) == {Decimal("199.40")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_close_batch_builds_the_hand_checked_invoice():
+    # given the hand-checked March company next to two small ones
+    from tests.billing.test_invoices import EXPECTED_MARCH, as_rows
+
+    agent = AgentFactory()
+    company, _a, _b = march_company(agent=agent)
+    small_companies(agent, 2)
+    run = close_run_start(agent=agent, period=MARCH, fan_out=False)
+
+    # when the batch closes all three at once
+    from billing.services.invoices import close_batch
+
+    statuses = close_batch(
+        run=run, company_ids=list(run.items.values_list("company_id", flat=True))
+    )
+
+    # then the invoice is line for line the hand calculation, held (¥5,172.36)
+    invoice = Invoice.objects.get(company=company)
+    assert as_rows(invoice.lines.order_by("position")) == EXPECTED_MARCH
+    assert invoice.total == Decimal("5172.36")
+    assert statuses[company.pk] == "held"
+    run.refresh_from_db()
+    assert run.status == CloseRun.Status.DONE
