@@ -13,6 +13,7 @@ from plans.inventory_services import (
     InvalidInput,
     csv_lines,
     numbers_import,
+    numbers_regrade,
     parse_range,
     range_lines,
 )
@@ -252,3 +253,55 @@ def test_the_demo_seed_is_idempotent(db):
         "mobile",
     }
     assert "0 added, 8000 already in stock" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_number_held_while_regrading_keeps_its_grade(stock_catalog):
+    """A hold commits while regrade waits on the row: the hold wins."""
+    import threading
+
+    from django.db import connection as main_connection
+    from django.db import transaction
+
+    numbers_import(lines=range_lines(4008100008, 4008100009))
+    lucky = stock_catalog["lucky"]
+    VanityGrade.objects.filter(pk=lucky.pk).update(
+        rules=[{"type": "lucky_ending", "endings": ["9"]}]
+    )
+    locked, regrade_started, done = (threading.Event() for _ in range(3))
+    results = {}
+
+    def hold():
+        try:
+            with transaction.atomic():
+                number = PhoneNumber.objects.select_for_update().get(
+                    number="4008100008"
+                )
+                number.status = PhoneNumber.Status.HELD
+                number.save(update_fields=["status"])
+                locked.set()
+                regrade_started.wait(5)
+                # Give the regrade time to reach the locked row and wait on it.
+                done.wait(0.5)
+        finally:
+            main_connection.close()
+
+    def regrade():
+        try:
+            locked.wait(5)
+            regrade_started.set()
+            results["report"] = numbers_regrade()
+        finally:
+            done.set()
+            main_connection.close()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=regrade)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+
+    held = PhoneNumber.objects.get(number="4008100008")
+    assert (held.status, held.grade_id) == ("held", lucky.pk)
+    assert PhoneNumber.objects.get(number="4008100009").grade_id == lucky.pk
+    assert results["report"].changed == 1
