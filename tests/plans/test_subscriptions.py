@@ -508,3 +508,36 @@ def test_agent_staff_see_the_subscription_with_its_periods(
     assert response.status_code == 200
     assert "2026-03-11" in body
     assert "+8613800138000" in body
+
+
+def test_a_monthly_pool_is_prorated_in_the_month_of_activation(company, standard):
+    # Activated on 2026-03-11: 21 of 31 days, floor(1000 × 21 / 31) = 677.
+    sub = SubscriptionFactory(
+        company=company, plan=standard, activated_on=D(2026, 3, 11)
+    )
+    _call(sub, shanghai(2026, 3, 12, 9, 0), 30)
+    _call(sub, shanghai(2026, 4, 1, 9, 0), 99)  # next month's pool
+
+    march = selectors.subscription_pool(
+        company=company, subscription=sub, on=D(2026, 3, 20)
+    )
+    april = selectors.subscription_pool(
+        company=company, subscription=sub, on=D(2026, 4, 2)
+    )
+
+    assert (march.start, march.end, march.included, march.used) == (
+        D(2026, 3, 11),
+        D(2026, 3, 31),
+        677,
+        30,
+    )
+    assert (april.included, april.used, april.remaining) == (1000, 99, 901)
+
+
+def test_another_company_gets_no_pool_figures(active):
+    assert (
+        selectors.subscription_pool(
+            company=CompanyFactory(), subscription=active, on=D(2026, 4, 2)
+        )
+        is None
+    )
