@@ -245,3 +245,28 @@ def test_a_refused_hold_never_redirects_off_site(client, owner, number):
 
     assert response.status_code == 302
     assert response["Location"] == reverse("plans:search")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_release_task_and_new_holds_racing_never_deadlock():
+    number = stock_number("4008108888")
+    past = timezone.now() - dt.timedelta(minutes=31)
+    services.number_hold(company=CompanyFactory(), number=number, by=None, now=past)
+    companies = [CompanyFactory() for _ in range(5)]
+
+    def work(i):
+        if i % 2:
+            services.holds_release_expired()
+            return "released"
+        services.number_hold(company=companies[i // 2], number=number, by=None)
+        return "won"
+
+    results = _run_threads(10, work)
+
+    assert results.count("won") == 1, results
+    assert results.count("released") == 5, results
+    assert all(
+        r in ("won", "released") or isinstance(r, services.NumberUnavailable)
+        for r in results
+    ), results
+    assert Hold.objects.filter(number=number, released_at__isnull=True).count() == 1
