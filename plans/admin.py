@@ -337,6 +337,29 @@ def regrade_selected(modeladmin, request, queryset):
     )
 
 
+@admin.action(
+    description=_("Delete selected numbers (only those in stock)"),
+    permissions=["delete"],
+)
+def delete_numbers_in_stock(modeladmin, request, queryset):
+    available = queryset.filter(status=PhoneNumber.Status.AVAILABLE)
+    kept = queryset.count() - available.count()
+    if kept and "post" not in request.POST:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d number was kept: it is held, in service or resting.",
+                "%(count)d numbers were kept: they are held, in service or resting.",
+                kept,
+            )
+            % {"count": kept},
+            messages.WARNING,
+        )
+    if not available.exists():
+        return None
+    return delete_selected(modeladmin, request, available)
+
+
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(CatalogAdmin):
     list_display = (
@@ -354,6 +377,8 @@ class PhoneNumberAdmin(CatalogAdmin):
     search_help_text = _(
         "A number in any format (400-810-8888, 4008108888), or some of its digits."
     )
+    # A number's state changes only through holds, checkout and subscriptions
+    # (plans.services), and its grade only through the grading rules.
     readonly_fields = (
         "number",
         "carrier",
@@ -361,6 +386,8 @@ class PhoneNumberAdmin(CatalogAdmin):
         "grade_reason",
         "selection_fee",
         "has_four",
+        "status",
+        "quarantine_until",
         "created_at",
     )
     fields = (
@@ -393,6 +420,29 @@ class PhoneNumberAdmin(CatalogAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        # Only a number in stock may go: a held, sold or resting one has a
+        # company attached to it.
+        if obj is not None and obj.status != PhoneNumber.Status.AVAILABLE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            # Same name, so Django's confirmation page posts back to it.
+            actions["delete_selected"] = (
+                delete_numbers_in_stock,
+                "delete_selected",
+                delete_numbers_in_stock.short_description,
+            )
+        return actions
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(
+            request, queryset.filter(status=PhoneNumber.Status.AVAILABLE)
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -454,3 +454,16 @@ def test_document_then_parse_gives_the_same_catalog(catalog):
     assert [p.price for p in parsed.plans] == [
         p.price for p in sorted(catalog.plans, key=lambda p: (p.order, p.code))
     ]
+
+
+@pytest.mark.django_db
+def test_a_dry_run_reports_but_changes_nothing(tmp_path):
+    catalog_load(document=small_catalog())
+    before = db_state()
+    doc = small_catalog()
+    doc["plans"][0]["price"] = "249.00"
+    out = StringIO()
+    call_command("load_catalog", write(tmp_path, doc), "--dry-run", stdout=out)
+    assert "plans: 0 created, 1 updated, 0 unchanged" in out.getvalue()
+    assert "nothing was changed" in out.getvalue()
+    assert db_state() == before

@@ -300,3 +300,22 @@ def test_the_regrade_action_leaves_held_numbers_alone(staff_client, blocks):
     held.refresh_from_db()
     assert free.grade == blocks
     assert held.grade is None
+
+
+def test_a_number_out_of_stock_cannot_be_deleted_or_have_its_status_edited(
+    staff_client,
+):
+    held = PhoneNumberFactory(number="4008100001", status="held")
+    free = PhoneNumberFactory(number="4008100002")
+    assert staff_client.get(url(PhoneNumber, "delete", held.pk)).status_code == 403
+    page = staff_client.get(url(PhoneNumber, "change", held.pk))
+    assert "status" not in page.context["adminform"].form.fields
+    selection = {"action": "delete_selected", "_selected_action": [held.pk, free.pk]}
+    confirm = staff_client.post(url(PhoneNumber, "changelist"), selection)
+    assert confirm.status_code == 200  # the confirmation page, for the free one
+    assert any("1 number was kept" in m for m in messages_of(confirm))
+    response = staff_client.post(
+        url(PhoneNumber, "changelist"), selection | {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert list(PhoneNumber.objects.values_list("number", flat=True)) == ["4008100001"]

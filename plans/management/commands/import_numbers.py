@@ -68,7 +68,9 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             report = numbers_import(
-                lines=chain.from_iterable(sources), skip_invalid=skip_invalid
+                lines=chain.from_iterable(sources),
+                skip_invalid=skip_invalid,
+                progress=self._progress if options["verbosity"] >= 2 else None,
             )
         except UnicodeDecodeError as exc:
             raise CommandError(
@@ -105,6 +107,12 @@ class Command(BaseCommand):
         )
         for code, count in sorted(report.per_grade.items(), key=lambda x: -x[1]):
             self.stdout.write(f"  {code:<20} {count:>10,}")
+
+    def _progress(self, report):
+        self.stderr.write(
+            _("… %(read)s read, %(imported)s imported")
+            % {"read": f"{report.read:,}", "imported": f"{report.imported:,}"}
+        )
 
     def _errors(self, report):
         for where, message in report.errors:

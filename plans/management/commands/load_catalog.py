@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from plans.catalog import CatalogError, read_document
@@ -18,8 +19,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="catalog file (.yaml, .yml or .json)")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the file and report what would change, then change nothing",
+        )
 
-    def handle(self, *args, path, **options):
+    def handle(self, *args, path, dry_run=False, **options):
         file = Path(path)
         try:
             text = file.read_text(encoding="utf-8-sig")
@@ -29,7 +35,10 @@ class Command(BaseCommand):
             ) from exc
         fmt = "json" if file.suffix.lower() == ".json" else "yaml"
         try:
-            report = catalog_load(document=read_document(text, fmt=fmt))
+            with transaction.atomic():
+                report = catalog_load(document=read_document(text, fmt=fmt))
+                if dry_run:
+                    transaction.set_rollback(True)
         except CatalogError as exc:
             for line in exc.errors:
                 self.stderr.write(f"{path}: {line}")
@@ -47,6 +56,11 @@ class Command(BaseCommand):
                 )
                 % {"codes": ", ".join(report.regrade_needed)}
             )
-        self.stdout.write(
-            self.style.SUCCESS(_("Catalog loaded from %(path)s.") % {"path": path})
-        )
+        if dry_run:
+            self.stdout.write(
+                _("Dry run: %(path)s is valid; nothing was changed.") % {"path": path}
+            )
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(_("Catalog loaded from %(path)s.") % {"path": path})
+            )
