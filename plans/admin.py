@@ -41,8 +41,46 @@ class TaxRateAdmin(CatalogAdmin):
     list_display = ("category", "rate")
 
 
+class CatalogSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CatalogSettings
+        fields = (
+            "extra_answer_number_fee",
+            "peak_start",
+            "peak_end",
+            "peak_weekdays",
+        )
+        help_texts = {
+            "peak_weekdays": _(
+                "ISO weekdays with peak hours, 1 = Monday … 7 = Sunday, "
+                "e.g. [1, 2, 3, 4, 5]."
+            )
+        }
+
+    def clean_peak_weekdays(self):
+        days = self.cleaned_data["peak_weekdays"]
+        if not (
+            isinstance(days, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in days)
+            and all(1 <= d <= 7 for d in days)
+            and len(set(days)) == len(days)
+        ):
+            raise forms.ValidationError(
+                gettext("Enter a list of different weekdays from 1 to 7.")
+            )
+        return sorted(days)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("peak_start"), cleaned.get("peak_end")
+        if start and end and start >= end:
+            self.add_error("peak_end", gettext("Peak hours must end after they start."))
+        return cleaned
+
+
 @admin.register(CatalogSettings)
 class CatalogSettingsAdmin(CatalogAdmin):
+    form = CatalogSettingsForm
     list_display = ("__str__", "extra_answer_number_fee", "peak_start", "peak_end")
     staff_actions = frozenset({"view", "add", "change"})
 

@@ -319,3 +319,44 @@ def test_a_number_out_of_stock_cannot_be_deleted_or_have_its_status_edited(
     )
     assert response.status_code == 302
     assert list(PhoneNumber.objects.values_list("number", flat=True)) == ["4008100001"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"peak_weekdays": "[1, 2, 8]"}, "peak_weekdays"),
+        ({"peak_weekdays": '"Mon-Fri"'}, "peak_weekdays"),
+        ({"peak_weekdays": "[1, 1]"}, "peak_weekdays"),
+        ({"peak_start": "20:00", "peak_end": "08:00"}, "peak_end"),
+    ],
+)
+def test_catalog_settings_refuse_impossible_peak_hours(staff_client, changes, field):
+    row = CatalogSettings.load()
+    data = {
+        "extra_answer_number_fee": "10.00",
+        "peak_start": "08:00",
+        "peak_end": "20:00",
+        "peak_weekdays": "[1, 2, 3, 4, 5]",
+    } | changes
+    response = staff_client.post(url(CatalogSettings, "change", row.pk), data)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    row.refresh_from_db()
+    assert row.peak_weekdays == [1, 2, 3, 4, 5]
+
+
+def test_catalog_settings_accept_a_six_day_week(staff_client):
+    row = CatalogSettings.load()
+    response = staff_client.post(
+        url(CatalogSettings, "change", row.pk),
+        {
+            "extra_answer_number_fee": "12.00",
+            "peak_start": "09:00",
+            "peak_end": "21:00",
+            "peak_weekdays": "[6, 1, 2, 3, 4, 5]",
+        },
+    )
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.peak_weekdays == [1, 2, 3, 4, 5, 6]
+    assert row.extra_answer_number_fee == Decimal("12.00")
