@@ -305,3 +305,33 @@ def test_a_number_held_while_regrading_keeps_its_grade(stock_catalog):
     assert (held.status, held.grade_id) == ("held", lucky.pk)
     assert PhoneNumber.objects.get(number="4008100009").grade_id == lucky.pk
     assert results["report"].changed == 1
+
+
+def test_the_portable_path_stores_what_the_copy_path_stores(stock_catalog, monkeypatch):
+    """SQLite (the embedded demo) imports through bulk_create; same rows."""
+    from plans import inventory_services
+
+    numbers_import(lines=range_lines(4008100000, 4008100499))
+    via_copy = list(
+        PhoneNumber.objects.order_by("number").values_list(
+            "number", "carrier", "grade_id", "grade_reason", "selection_fee", "has_four"
+        )
+    )
+    PhoneNumber.objects.all().delete()
+    monkeypatch.setattr(
+        inventory_services,
+        "_insert_postgresql",
+        lambda rows, _text, report, codes: inventory_services._insert_orm(
+            rows, None, report, codes
+        ),
+    )
+    report = numbers_import(lines=range_lines(4008100000, 4008100499))
+    again = numbers_import(lines=range_lines(4008100000, 4008100499))
+    via_orm = list(
+        PhoneNumber.objects.order_by("number").values_list(
+            "number", "carrier", "grade_id", "grade_reason", "selection_fee", "has_four"
+        )
+    )
+    assert via_orm == via_copy
+    assert report.per_grade == {"supreme": 1, "lucky": 50, "ordinary": 449}
+    assert (again.imported, again.duplicates) == (0, 500)
