@@ -11,6 +11,7 @@ import json
 
 from django.core.exceptions import RequestDataTooBig
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication
@@ -191,3 +192,18 @@ class CdrPushView(APIView):
 
 def _refuse(code: int, message: str) -> Response:
     return Response({"detail": message}, status=code)
+
+
+class AgentApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the carrier key in the OpenAPI schema."""
+
+    target_class = "billing.api_cdrs.AgentApiKeyAuthentication"
+    name = "AgentApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An agent's carrier key (created by agent staff in the "
+            "back office), for pushing call records.",
+        }
