@@ -59,32 +59,67 @@ def language(request):
     return request.param
 
 
-@pytest.fixture
-def page(browser, live_server, language):
-    """A fresh browser context whose portal language is ``language``."""
+def _new_page(browser, live_server, language, *, viewport=None, **options):
     context = browser.new_context(
         base_url=live_server.url,
         locale="zh-CN" if language == "zh-hans" else "en-US",
-        viewport={"width": 1280, "height": 900},
+        timezone_id="Asia/Shanghai",
+        viewport=viewport or {"width": 1280, "height": 900},
+        **options,
     )
     context.add_cookies(
         [{"name": "hotline400_language", "value": language, "url": live_server.url}]
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    return page
+
+
+@pytest.fixture
+def page(browser, live_server, language):
+    """A fresh browser context whose portal language is ``language``."""
+    page = _new_page(browser, live_server, language)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def staff_page(browser, live_server, language):
+    """A second browser (its own cookies): agent staff in the back office."""
+    page = _new_page(browser, live_server, language)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def phone_page(browser, live_server, language):
+    """A phone-sized browser (390×844, touch) in ``language``."""
+    page = _new_page(
+        browser,
+        live_server,
+        language,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=1,
+        is_mobile=True,
+        has_touch=True,
+    )
+    yield page
+    page.context.close()
 
 
 @pytest.fixture
 def screenshot(page, language, request):
-    """``screenshot("name")`` saves the page as <test>-<language>-<name>.png."""
+    """``screenshot("name")`` saves the page as <test>-<language>-<name>.png.
 
-    def take(name: str) -> Path:
+    ``of=`` takes another page (the back office's); ``full_page=False`` keeps
+    just the first screen.
+    """
+
+    def take(name: str, *, of=None, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         test = request.node.originalname.removeprefix("test_")
         path = SCREENSHOTS / f"{test}-{language}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        (of or page).screenshot(path=str(path), full_page=full_page)
         return path
 
     return take
