@@ -154,8 +154,11 @@ class Invoice(models.Model):
         ordering = ["-period", "company"]
         base_manager_name = "objects"
         constraints = [
+            # A voided invoice steps aside: the month can be billed again.
             models.UniqueConstraint(
-                fields=["company", "period"], name="invoice_one_per_company_month"
+                fields=["company", "period"],
+                condition=~Q(status="void"),
+                name="invoice_one_live_per_company_month",
             ),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(number__isnull=False),

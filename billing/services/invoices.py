@@ -120,8 +120,10 @@ def _unbilled_calls(company_id: int, period: dt.date) -> Q:
 
 def _unbilled_calls_of(company_ids, period: dt.date) -> Q:
     issued_month = Invoice.objects.filter(
-        company_id=OuterRef("company_id"), period=OuterRef("period")
-    ).exclude(status=Invoice.Status.DRAFT)
+        company_id=OuterRef("company_id"),
+        period=OuterRef("period"),
+        status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID],
+    )
     return Q(
         company_id__in=list(company_ids), invoice__isnull=True, rated_at__isnull=False
     ) & (Q(period=period) | Q(period__lt=period) & Exists(issued_month))
@@ -414,7 +416,11 @@ def invoice_generate(
     now = now or timezone.now()
     period = month_of(period)
     company = _lock_company(company.pk)
-    invoice = Invoice.objects.filter(company=company, period=period).first()
+    invoice = (
+        Invoice.objects.filter(company=company, period=period)
+        .exclude(status=Invoice.Status.VOID)
+        .first()
+    )
     if invoice is not None and invoice.status != Invoice.Status.DRAFT:
         return invoice
     computation = invoice_compute(company=company, period=period)
@@ -579,7 +585,13 @@ def invoice_resend(*, invoice: Invoice, by=None, to: str = "") -> InvoiceEmail:
 def invoice_void(
     *, invoice: Invoice, reason: str, by=None, now: dt.datetime | None = None
 ) -> Invoice:
-    """Void an issued (unpaid) invoice; its lines and calls stay as they were."""
+    """Void an issued (unpaid) invoice.
+
+    The voided invoice and its lines stay exactly as issued. Its calls are
+    released, so the month can be billed again by a replacement invoice (the
+    next generation of that month builds a new draft with a new number when
+    issued); until then nothing of that month is billed twice.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise InvoiceError(_("Say why the invoice is voided."))
@@ -590,6 +602,7 @@ def invoice_void(
     invoice.voided_at = now or timezone.now()
     invoice.void_reason = reason[:300]
     invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    CallRecord.objects.filter(invoice=invoice).update(invoice=None)
     audit_record(
         actor=by,
         action="invoice.void",
@@ -870,7 +883,9 @@ def invoice_generate_many(
         )
         existing = {
             inv.company_id: inv
-            for inv in Invoice.objects.filter(company__in=locked, period=period)
+            for inv in Invoice.objects.filter(
+                company__in=locked, period=period
+            ).exclude(status=Invoice.Status.VOID)
         }
         todo = [
             c for c in locked if c.pk not in existing or not existing[c.pk].is_frozen

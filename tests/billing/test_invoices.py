@@ -364,6 +364,52 @@ def test_voided_invoice_keeps_its_number_and_lines():
     assert invoice.lines.count() == 1
 
 
+def test_a_voided_month_is_billed_again_by_a_replacement_invoice():
+    # given the hand-worked March issued (¥5,172.36) with its 8 calls frozen
+    company, _a, _b = march_company()
+    voided = invoice_issue(
+        invoice=invoice_generate(company=company, period=MARCH),
+        now=ISSUE_TIME,
+        force=True,
+    )
+
+    # when it is voided and March is generated and issued again
+    invoice_void(invoice=voided, reason="开票信息有误", now=ISSUE_TIME)
+    draft = invoice_generate(company=company, period=MARCH)
+    replacement = invoice_issue(invoice=draft, now=ISSUE_TIME, force=True)
+
+    # then the voided one is untouched and the replacement bills the same
+    # calls once, under the next number
+    voided.refresh_from_db()
+    assert (voided.status, voided.number, voided.total) == (
+        Invoice.Status.VOID,
+        "HL-2026-000001",
+        Decimal("5172.36"),
+    )
+    assert replacement.pk != voided.pk
+    assert replacement.number == "HL-2026-000002"
+    assert as_rows(replacement.lines.order_by("position")) == EXPECTED_MARCH
+    assert CallRecord.objects.filter(invoice=replacement).count() == 8
+    assert not CallRecord.objects.filter(invoice=voided).exists()
+
+
+def test_calls_of_a_voided_month_are_not_billed_as_late_calls_next_month():
+    # given March issued then voided, and no replacement yet
+    company, _a, _b = march_company()
+    voided = invoice_issue(
+        invoice=invoice_generate(company=company, period=MARCH),
+        now=ISSUE_TIME,
+        force=True,
+    )
+    invoice_void(invoice=voided, reason="开票信息有误", now=ISSUE_TIME)
+
+    # when April is generated
+    april = invoice_generate(company=company, period=APRIL)
+
+    # then no March usage slips onto April: it waits for March's replacement
+    assert not april.lines.filter(usage_period=MARCH).exists()
+
+
 def test_nothing_to_bill_creates_no_invoice():
     company = CompanyFactory()
     assert invoice_generate(company=company, period=MARCH) is None
