@@ -276,6 +276,15 @@ class NumberInfo:
 ValidCall = tuple[str, int, int, int, str, str, str, str, str, int, str, str]
 
 
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates (possible in JSON, never in files)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_start(value: str) -> str:
     """``value`` → Asia/Shanghai local ``YYYY-MM-DD HH:MM:SS``; RowError if bad."""
     text = value.strip()
@@ -353,6 +362,12 @@ class RowValidator:
                         _("Missing value in column “%(column)s”.")
                         % {"column": FIELDS[field][0]}
                     )
+        for field, value in (("call_id", call_id), ("caller_area", area)):
+            if "\x00" in value or (not value.isascii() and not _encodable(value)):
+                raise RowError(
+                    _("The %(column)s contains characters that are not allowed.")
+                    % {"column": FIELDS[field][0]}
+                )
         if len(call_id) > MAX_CALL_ID:
             raise RowError(
                 _("The call_id is longer than %(max)d characters.")

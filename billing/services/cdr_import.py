@@ -97,6 +97,17 @@ class Outcome:
     problems: list[RowProblem] = field(default_factory=list)
 
 
+def clean_text(text: str) -> str:
+    """``text`` safe to store and show: no NUL, no lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 # --- numbers known to the database ---------------------------------------------
 
 
@@ -344,7 +355,11 @@ class _OrmLoader:
         self.calls.append((line, call))
 
     def reject(self, line: int, raw: str, reason: str, call_id: str = "") -> None:
-        self.problems.append(RowProblem(line, raw, reason[:300], call_id))
+        self.problems.append(
+            RowProblem(
+                line, clean_text(raw), clean_text(reason)[:300], clean_text(call_id)
+            )
+        )
 
     def flush(self) -> None:
         pass
@@ -497,9 +512,8 @@ class _PgLoader:
 
     def reject(self, line: int, raw: str, reason: str, call_id: str = "") -> None:
         self.rejected += 1
-        self.error_lines.append(
-            f"{line}\t{_copy_text(raw)}\t{_copy_text(reason[:300])}\n"
-        )
+        raw, reason = clean_text(raw), clean_text(reason)[:300]
+        self.error_lines.append(f"{line}\t{_copy_text(raw)}\t{_copy_text(reason)}\n")
         if len(self.error_lines) >= CHUNK_ROWS:
             self._copy(self.errors, "line, raw, reason", self.error_lines)
             self.error_lines = []

@@ -189,3 +189,18 @@ def test_row_errors_use_the_same_validation_as_files(cdr_world, key):
     assert 5 not in reasons
     assert body["imported"] == 1
     assert CallRecord.objects.get().duration_seconds == 61
+
+
+def test_nul_bytes_and_lone_surrogates_are_refused_not_crashed_on(cdr_world, key):
+    calls = [
+        call("NUL-1", service_number="400\x00810"),
+        call("SUR-\udb89", start_time="2026-03-02 10:00:00"),
+        call("AREA-1", caller_area="广东\x00深圳"),
+    ]
+    body = json.dumps({"calls": calls})  # \u0000 and a lone \udb89 as JSON escapes
+    response = push(key, body)
+    assert response.status_code == 200
+    result = response.json()
+    assert (result["imported"], result["rejected"]) == (0, 3)
+    assert "not allowed" in result["errors"][1]["reason"]
+    assert CdrImport.objects.get().errors.count() == 3

@@ -356,3 +356,22 @@ def test_a_month_rated_from_the_file_uses_what_earlier_months_left(db):
     assert (m1.pool_minutes, m1.charged_minutes) == (10, 0)
     assert (m2.pool_minutes, m2.charged_minutes) == (10, 5)
     assert m2.amount == m2.rate * 5 and m2.rated_at is not None
+
+
+def test_a_nul_byte_in_a_file_rejects_only_its_row(cdr_world):
+    from billing.services.cdr_import import cdr_import_run
+
+    text = (
+        "call_id,service_number,caller_number,start_time,duration_seconds,"
+        "direction,status\n"
+        "N\x001,4008100001,13800138000,2026-03-02 09:15:00,61,inbound,answered\n"
+        "N-2,4008100001,13800138000,2026-03-02 09:16:00,61,inbound,answered\n"
+    )
+    for fast in (True, False):
+        CallRecord.objects.all().delete()
+        imp = CdrImport.objects.create(source="command", agent=cdr_world.agent)
+        imp = cdr_import_run(
+            cdr_import=imp, stream=io.BytesIO(text.encode()), fast=fast
+        )
+        assert (imp.imported, imp.rejected) == (1, 1)
+        assert "\x00" not in imp.errors.get().raw
