@@ -213,5 +213,6 @@ class ActivationForm(forms.Form):
 
     activated_on = forms.DateField(
         label=_("Activation date (first billable day)"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # ISO: a browser's date input ignores the localised 2026/11/22.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )

@@ -35,3 +35,9 @@ def admin_log_in(page, user, *, password: str = PASSWORD) -> None:
     page.fill("#id_password", password)
     page.locator("#login-form [type=submit]").click()
     page.wait_for_url("**/admin/")
+
+
+def shown(language: str, value) -> str:
+    """A lazy or model label (``obj.get_status_display``) rendered in ``language``."""
+    with translation.override(language):
+        return str(value() if callable(value) else value)
