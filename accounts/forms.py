@@ -6,9 +6,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import PasswordResetForm
-from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+
+from ops.enqueue import enqueue_on_commit
 
 from .models import Agent, Company, User
 from .validators import (
@@ -273,7 +274,7 @@ class PortalPasswordResetForm(PasswordResetForm):
         from .tasks import password_reset_email_task
 
         email = self.cleaned_data["email"]
-        transaction.on_commit(lambda: password_reset_email_task.delay(email))
+        enqueue_on_commit(password_reset_email_task, email)
 
     def send_now(self) -> None:
         base = urlsplit(settings.HOTLINE_BASE_URL)

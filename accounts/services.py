@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record, snapshot
+from ops.enqueue import enqueue_on_commit
 
 from .models import Agent, BusinessLicence, Company, Invitation, User
 from .validators import normalize_cn_phone, normalize_uscc, validate_licence_file
@@ -191,9 +192,8 @@ def _decide(*, company: Company, by: User, status: str, reason: str) -> Company:
             after=snapshot(company, VERIFICATION_FIELDS),
         )
         company_id = company.pk
-        transaction.on_commit(
-            lambda: company_verification_email_task.delay(company_id, status, reason)
-        )
+        # Broker down: recorded for the sweeper (ops.enqueue), never a 500.
+        enqueue_on_commit(company_verification_email_task, company_id, status, reason)
     return company
 
 
@@ -394,7 +394,7 @@ def invitation_create(
             after=snapshot(invitation, ["email", "role", "expires_at"]),
         )
         invitation_id = invitation.pk
-        transaction.on_commit(lambda: invitation_email_task.delay(invitation_id, token))
+        enqueue_on_commit(invitation_email_task, invitation_id, token)
     return invitation, token
 
 

@@ -12,7 +12,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
@@ -165,8 +164,10 @@ class CdrImportAdmin(AgentScopedAdmin):
             self.message_user(request, imp.message, level)
         else:
             from billing.tasks.imports import cdr_import_run_task
+            from ops.enqueue import enqueue_on_commit
 
-            transaction.on_commit(lambda: cdr_import_run_task.delay(imp.pk))
+            # Broker down: the import stays queued and the sweeper starts it.
+            enqueue_on_commit(cdr_import_run_task, imp.pk)
             self.message_user(
                 request,
                 _("The file is being imported in the background."),

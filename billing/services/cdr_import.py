@@ -35,11 +35,12 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -56,6 +57,7 @@ from billing.cdr_format import (
     ValidCall,
 )
 from billing.models import CallRecord, CdrImport, CdrImportError
+from billing.services.cdr_import_sql import rate_staged
 from billing.services import rating as rating_service
 from billing.services.rating import (
     IncomingCall,
@@ -639,10 +641,11 @@ class _PgLoader:
             )
         total = IncomingRatings(ratings={}, outside=[], rated_at=timezone.now())
         fresh = self._fresh_inputs()
+        self.staged = 0
+        done = self._rate_in_sql(fresh)
         lines: dict[str, int] = {}
         batch: list[IncomingCall] = []
         out: list[str] = []
-        self.staged = 0
 
         def emit(ratings: Iterable[core.CallRating], where: Mapping[str, int]) -> None:
             for r in ratings:
@@ -688,7 +691,10 @@ class _PgLoader:
             named.execute(
                 "SELECT line, subscription_id, period, call_id, start_local,"  # noqa: S608
                 " duration_seconds, direction, status"
-                f" FROM {self.stage} ORDER BY subscription_id, period"
+                f" FROM {self.stage} WHERE (subscription_id, period) NOT IN"
+                " (SELECT * FROM unnest(%s::bigint[], %s::date[]))"
+                " ORDER BY subscription_id, period",
+                [[k[0] for k in done], [k[1] for k in done]],
             )
             current = None
             group: list[IncomingCall] = []
@@ -730,6 +736,42 @@ class _PgLoader:
             if total.outside:
                 self._reject_outside(cur, total.outside)
         return total
+
+    def _rate_in_sql(
+        self, fresh: Mapping[tuple[int, dt.date], RatingInputs]
+    ) -> list[tuple[int, dt.date]]:
+        """Rate the fresh months set-based in SQL; returns the months rated.
+
+        Only a subscription's earliest staged month is rated here: a later
+        staged month of a term plan draws on a pool the earlier staged calls
+        use, which only the generic path accounts for.
+        """
+        first: dict[int, dt.date] = {}
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT subscription_id, min(period) FROM {self.stage}"  # noqa: S608
+                " GROUP BY subscription_id"
+            )
+            first = dict(cur.fetchall())
+        segments = {
+            key: inputs.segments
+            for key, inputs in fresh.items()
+            if inputs.segments and first.get(key[0]) == key[1]
+        }
+        if not segments:
+            return []
+        calendar = next(iter(fresh.values())).calendar
+        with connection.cursor() as cur:
+            keys, rated = rate_staged(
+                cur,
+                stage=self.stage,
+                out=self.ratings,
+                segments=segments,
+                calendar=calendar,
+                suffix=str(self.imp.pk),
+            )
+        self.staged += rated
+        return sorted(keys)
 
     def _fresh_inputs(self) -> dict[tuple[int, dt.date], RatingInputs]:
         """Rating inputs of the staged months that have no stored calls yet.
@@ -858,3 +900,56 @@ def _api_raw(item: Mapping) -> str:
     import json
 
     return json.dumps(item, ensure_ascii=False, default=str)[:10_000]
+
+
+# --- running an import exactly once at a time (Celery redelivery) ----------------
+
+# Advisory lock namespace of the imports' session locks (key: the import id).
+IMPORT_RUN_LOCK = 400_400_002
+
+
+@contextmanager
+def cdr_import_lock(*, import_id: int, wait: float = 30.0):
+    """Hold the import's session lock while it runs; yields False if another
+    connection still holds it after ``wait`` seconds.
+
+    A session lock dies with its connection, so the lock of a worker that
+    was killed frees itself (once PostgreSQL notices the connection is gone,
+    hence the wait). Other databases: always True.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    deadline = time.monotonic() + wait
+    while not _try_import_lock(import_id):
+        if time.monotonic() >= deadline:
+            yield False
+            return
+        time.sleep(0.25)
+    try:
+        yield True
+    finally:
+        try:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", [IMPORT_RUN_LOCK, import_id]
+                )
+        except DatabaseError:  # the connection is gone, and the lock with it
+            logger.warning("could not unlock CDR import %s", import_id)
+
+
+def cdr_import_busy(*, import_id: int) -> bool:
+    """Whether a live connection is running the import (holds its lock)."""
+    if connection.vendor != "postgresql":
+        return False
+    if not _try_import_lock(import_id):
+        return True
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(%s, %s)", [IMPORT_RUN_LOCK, import_id])
+    return False
+
+
+def _try_import_lock(import_id: int) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [IMPORT_RUN_LOCK, import_id])
+        return cur.fetchone()[0]

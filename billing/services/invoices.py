@@ -147,17 +147,32 @@ def _usage_by_subscription(calls: Q) -> dict[int, list[pricing.UsageIn]]:
         )
         .order_by()
     )
-    out: dict[int, list[pricing.UsageIn]] = {}
+    # Outbound calls of both bands share one line per rate (BILLING-RULES §6:
+    # "outbound minutes × rate"), so groups are merged by the line's kind.
+    sums: dict[tuple, list[int]] = {}
     for r in rows:
-        out.setdefault(r["subscription_id"], []).append(
+        key = (
+            r["subscription_id"],
+            r["period"],
+            _usage_kind(r["direction"], r["band"]),
+            r["rate"],
+        )
+        acc = sums.setdefault(key, [0, 0, 0, 0])
+        acc[0] += r["n"]
+        acc[1] += int(r["billable"] or 0)
+        acc[2] += int(r["pool"] or 0)
+        acc[3] += int(r["charged"] or 0)
+    out: dict[int, list[pricing.UsageIn]] = {}
+    for (subscription_id, period, kind, rate), acc in sums.items():
+        out.setdefault(subscription_id, []).append(
             pricing.UsageIn(
-                period=r["period"],
-                kind=_usage_kind(r["direction"], r["band"]),
-                rate=r["rate"],
-                calls=r["n"],
-                billable_minutes=int(r["billable"] or 0),
-                pool_minutes=int(r["pool"] or 0),
-                charged_minutes=int(r["charged"] or 0),
+                period=period,
+                kind=kind,
+                rate=rate,
+                calls=acc[0],
+                billable_minutes=acc[1],
+                pool_minutes=acc[2],
+                charged_minutes=acc[3],
             )
         )
     return out
@@ -553,10 +568,11 @@ def invoice_issue(
 
 def _send_after_commit(email_id: int) -> None:
     from billing.tasks.invoices import invoice_email_send_task
+    from ops.enqueue import enqueue_on_commit
 
-    # robust: a broker hiccup must not turn a committed issue into an error;
-    # the email row stays pending and staff can resend it.
-    transaction.on_commit(lambda: invoice_email_send_task.delay(email_id), robust=True)
+    # A broker outage must not turn a committed issue into an error: the
+    # email row stays pending and the sweeper (ops.sweep) queues it later.
+    enqueue_on_commit(invoice_email_send_task, email_id, robust=True)
 
 
 def invoice_resend(*, invoice: Invoice, by=None, to: str = "") -> InvoiceEmail:
@@ -775,8 +791,10 @@ def close_run_start(
 
 def _fan_out(run_id: int) -> None:
     from billing.tasks.invoices import close_run_fan_out_task
+    from ops.enqueue import enqueue
 
-    close_run_fan_out_task.delay(run_id)
+    # Broker down: recorded for the sweeper, the page still shows the run.
+    enqueue(close_run_fan_out_task, run_id)
 
 
 def close_run_fan_out(*, run: CloseRun) -> int:
@@ -789,6 +807,8 @@ def close_run_fan_out(*, run: CloseRun) -> int:
         .order_by("company_id")
         .values_list("company_id", flat=True)
     )
+    if not ids:  # e.g. the sweeper, after a worker died past the last item
+        _finish_run_if_done(run)
     # Fixed-size batches (a task each); a batch that fails is retried company
     # by company, so one bad company never holds up the others.
     with close_companies_task.app.producer_or_acquire() as producer:

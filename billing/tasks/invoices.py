@@ -10,6 +10,12 @@ row is gone and call one service.
   acknowledged late and survives a lost worker.
 - ``invoice_email_send_task``: talks to SMTP, so it retries with exponential
   backoff; the claim in ``invoice_email_send`` makes a redelivery harmless.
+
+Every task here is acknowledged late (at-least-once delivery: a task of a
+worker that died is delivered again, see tests/faults): the close tasks are
+idempotent as said, a second ``close_month_task`` only adds runs whose
+companies are already closed, and a second fan-out only queues batches that
+find their companies done.
 """
 
 import datetime as dt
@@ -33,7 +39,7 @@ from billing.services.invoices import (
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="billing.close_month")
+@shared_task(name="billing.close_month", acks_late=True)
 def close_month_task(period: str = "") -> list[int]:
     """Start the close of ``period`` (ISO date; default: last month) per agent."""
     month = (
@@ -48,7 +54,7 @@ def close_month_task(period: str = "") -> list[int]:
     return runs
 
 
-@shared_task(name="billing.close_run_fan_out")
+@shared_task(name="billing.close_run_fan_out", acks_late=True)
 def close_run_fan_out_task(run_id: int) -> int:
     """Enqueue the companies of a close run (from a worker, not a web request)."""
     run = CloseRun.objects.filter(pk=run_id).first()
@@ -109,6 +115,7 @@ def close_company_task(company_id: int, period: str, run_id: int | None = None) 
 @shared_task(
     bind=True,
     name="billing.send_invoice_email",
+    acks_late=True,
     autoretry_for=(smtplib.SMTPException, OSError),
     retry_backoff=True,
     retry_backoff_max=3600,

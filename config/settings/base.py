@@ -47,6 +47,7 @@ LOCAL_APPS = [
     "plans",
     "billing",
     "audit",
+    "ops",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Tells the user when work could not be queued (kept for the sweeper).
+    "ops.middleware.DeferredWorkMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Axes must be last: it turns a lockout into a response.
@@ -202,7 +205,9 @@ else:
 # Celery: at-least-once delivery. Tasks are idempotent, so a task redelivered
 # after a lost worker does no harm; acks_late is set per task where proven.
 # ---------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/"
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -214,8 +219,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
-# Longer than the longest task, so a slow task is not redelivered while alive.
+# Longer than the longest task (the hard time limit) and than the longest
+# retry countdown (emails: 1 h backoff), so a live task is not redelivered;
+# a task of a dead worker is redelivered after it (tests/faults).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# A publish to a dead broker fails within about a second instead of hanging
+# the request; the caller records the work for the sweeper (ops.enqueue).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
@@ -237,6 +247,14 @@ CELERY_BEAT_SCHEDULE["billing.close_month"] = {
     "schedule": crontab(minute=0, hour=2, day_of_month=1),
     "options": {"expires": 6 * 60 * 60},
 }
+# Re-enqueues work whose enqueue was lost or whose worker died (ops/sweep.py).
+CELERY_BEAT_SCHEDULE["ops.sweep"] = {
+    "task": "ops.sweep",
+    "schedule": 5 * 60.0,
+    "options": {"expires": 4 * 60},
+}
+# Work with no progress for this long is taken as lost and enqueued again.
+HOTLINE_SWEEP_STALE_MINUTES = env.int("HOTLINE_SWEEP_STALE_MINUTES", default=15)
 
 # ---------------------------------------------------------------------------
 # REST API

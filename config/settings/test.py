@@ -36,6 +36,12 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # A test worker consumes a queue of its own (tests/conftest.py).
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The fault tests (tests/faults) start workers with a short visibility timeout
+# and a key prefix of their own, given here as JSON.
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json(
+    "CELERY_BROKER_TRANSPORT_OPTIONS",
+    default=CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # In-memory by default; a real Celery worker started by the tests gets
