@@ -410,6 +410,34 @@ def test_calls_of_a_voided_month_are_not_billed_as_late_calls_next_month():
     assert not april.lines.filter(usage_period=MARCH).exists()
 
 
+def test_outbound_calls_of_both_bands_make_one_line_rounded_once():
+    # given outbound calls at peak (Mon 10:00) and off-peak (Mon 21:00) on a
+    # plan whose outbound rate has 4 decimals: 0.1234 / min
+    from tests.billing.invoice_helpers import call
+    from tests.factories import PlanFactory
+
+    plan = PlanFactory(rate_outbound=Decimal("0.1234"))
+    sub = SubscriptionFactory(plan=plan, activated_on=MARCH)
+    call(sub, shanghai(2026, 3, 16, 10, 0), 7 * 60, direction="outbound")
+    call(sub, shanghai(2026, 3, 16, 21, 0), 8 * 60, direction="outbound")
+    rate_pending(company=sub.company, period=MARCH)
+
+    # when March is generated
+    invoice = invoice_generate(company=sub.company, period=MARCH)
+
+    # then one outbound line: 15 × 0.1234 = 1.851 → 1.85 (two lines rounded
+    # separately would give 0.8638 → 0.86 plus 0.9872 → 0.99 = 1.85 too, but
+    # the rule is one line per number: "outbound minutes × rate")
+    outbound = invoice.lines.filter(kind="outbound")
+    assert outbound.count() == 1
+    line = outbound.get()
+    assert (line.quantity, line.amount, line.billable_minutes) == (
+        Decimal("15"),
+        Decimal("1.85"),
+        15,
+    )
+
+
 def test_nothing_to_bill_creates_no_invoice():
     company = CompanyFactory()
     assert invoice_generate(company=company, period=MARCH) is None
