@@ -57,8 +57,8 @@ from billing.cdr_format import (
     ValidCall,
 )
 from billing.models import CallRecord, CdrImport, CdrImportError
-from billing.services.cdr_import_sql import rate_staged
 from billing.services import rating as rating_service
+from billing.services.cdr_import_sql import rate_staged
 from billing.services.rating import (
     IncomingCall,
     IncomingRatings,
