@@ -32,6 +32,23 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.e2e_failed = report.failed
+    return report
+
+
+def _keep_failure(request, page, language, who: str) -> None:
+    """A failed journey leaves a picture of where each browser stopped."""
+    if getattr(request.node, "e2e_failed", False):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        test = request.node.originalname.removeprefix("test_")
+        path = SCREENSHOTS / f"FAILED-{test}-{language}-{who}.png"
+        page.screenshot(path=str(path), full_page=True)
+
+
 @pytest.fixture(scope="session")
 def _playwright():
     if not Path(CHROMIUM).exists():
@@ -76,18 +93,20 @@ def _new_page(browser, live_server, language, *, viewport=None, **options):
 
 
 @pytest.fixture
-def page(browser, live_server, language):
+def page(browser, live_server, language, request):
     """A fresh browser context whose portal language is ``language``."""
     page = _new_page(browser, live_server, language)
     yield page
+    _keep_failure(request, page, language, "page")
     page.context.close()
 
 
 @pytest.fixture
-def staff_page(browser, live_server, language):
+def staff_page(browser, live_server, language, request):
     """A second browser (its own cookies): agent staff in the back office."""
     page = _new_page(browser, live_server, language)
     yield page
+    _keep_failure(request, page, language, "staff")
     page.context.close()
 
 

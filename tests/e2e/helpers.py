@@ -41,3 +41,8 @@ def shown(language: str, value) -> str:
     """A lazy or model label (``obj.get_status_display``) rendered in ``language``."""
     with translation.override(language):
         return str(value() if callable(value) else value)
+
+
+def go_to(page, label: str) -> None:
+    """Follow the main navigation's entry named exactly ``label``."""
+    page.locator("nav.mainnav").get_by_role("link", name=label, exact=True).click()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from plans.models import AnswerNumber, Hold, PhoneNumber, Subscription
-from tests.e2e.helpers import admin_log_in, log_in, shown, tr
+from tests.e2e.helpers import admin_log_in, go_to, log_in, shown, tr
 from tests.factories import (
     AgentStaffFactory,
     CompanyFactory,
@@ -93,8 +93,7 @@ def test_owner_reserves_a_vanity_number_checks_out_and_staff_activate_it(
     screenshot("checkout")
 
     # When they compare the packages (and come back to the held number)
-    nav = page.get_by_role("navigation")
-    nav.get_by_role("link", name=t("Packages"), exact=True).click()
+    go_to(page, t("Packages"))
     compare = page.locator("table.compare")
     expect(compare).to_contain_text(name(basic))
     expect(compare).to_contain_text("399.00")
