@@ -137,6 +137,9 @@ def seed(*, stdout) -> None:
     _seed_licences()
     _seed_invitation()
 
+
+def summary(*, stdout) -> None:
+    """The logins, printed last by seed_demo so they are what a newcomer sees."""
     stdout.write(f"Demo logins (password: {DEMO_PASSWORD}):")
     stdout.write("  company owner:   owner@pengcheng.example.cn")
     stdout.write("  company finance: finance@pengcheng.example.cn")
