@@ -14,23 +14,28 @@ from billing.selectors.api_keys import api_keys_for
 from billing.services.company_api_keys import api_key_create
 from billing.services.company_api_keys import api_key_revoke as revoke_key
 
+NEW_KEY_SESSION = "billing_new_api_key"
+
 
 @require_http_methods(["GET", "POST"])
 @owner_required
 def api_keys(request):
     company = request.user.company
-    new_key = None
+    # Post/redirect/get: reloading the page must not create a second key, so
+    # the new key waits in the session for the one page that shows it.
+    new_key = request.session.pop(NEW_KEY_SESSION, None)
     form = ApiKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        key, new_key = api_key_create(
+        key, raw = api_key_create(
             company=company, name=form.cleaned_data["name"], by=request.user
         )
+        request.session[NEW_KEY_SESSION] = raw
         messages.success(
             request,
             _("Key “%(name)s” created. Copy it now: it is shown only once.")
             % {"name": key.name},
         )
-        form = ApiKeyForm()
+        return redirect("billing:api_keys")
     return render(
         request,
         "billing/api_keys.html",

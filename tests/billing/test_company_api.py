@@ -30,7 +30,9 @@ def key(bill):
 def test_owner_creates_a_key_that_is_shown_once_and_stored_hashed(client, company):
     login(client, company, "owner")
 
-    response = client.post(reverse("billing:api_keys"), {"name": "ERP 导出"})
+    response = client.post(
+        reverse("billing:api_keys"), {"name": "ERP 导出"}, follow=True
+    )
 
     raw = response.context["new_key"]
     stored = CompanyApiKey.objects.get(company=company)
