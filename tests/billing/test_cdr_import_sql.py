@@ -309,3 +309,50 @@ def test_an_imported_fresh_month_needs_no_re_rating(tmp_path, cdr_world):
     assert summary.changed == 0
     assert CallRecord.objects.filter(pool_minutes__gt=0).exists()
     assert CallRecord.objects.filter(charged_minutes__gt=0).exists()
+
+
+@pytest.mark.django_db
+def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
+    tmp_path, cdr_world, monkeypatch
+):
+    # given a file of two calls, and a writer that does not take the
+    # call-insert lock storing one of them after the duplicates were removed
+    from billing.services import cdr_import as service
+
+    path = tmp_path / "two.csv"
+    path.write_text(
+        "call_id,service_number,caller_number,start_time,duration_seconds,"
+        "direction,status\n"
+        "M1,4008100001,13800138000,2026-05-04 09:00:00,61,inbound,answered\n"
+        "M2,4008100001,13800138000,2026-05-04 10:00:00,61,inbound,answered\n",
+        encoding="utf-8",
+    )
+    original = service._PgLoader._rate
+
+    def rate_then_other_writer(self, session):
+        out = original(self, session)
+        sub = cdr_world.sub_a1
+        CallRecord.objects.create(
+            call_id="M2",
+            company_id=sub.company_id,
+            subscription=sub,
+            number_id=sub.number_id,
+            start_time=dt.datetime(2026, 5, 4, 10, tzinfo=SH),
+            period=dt.date(2026, 5, 1),
+            duration_seconds=61,
+            direction="inbound",
+            status="answered",
+        )
+        return out
+
+    monkeypatch.setattr(service._PgLoader, "_rate", rate_then_other_writer)
+    imp = CdrImport.objects.create(source=CdrImport.Source.COMMAND)
+    # when the file is imported
+    with open(path, "rb") as stream:
+        imp = cdr_import_run(cdr_import=imp, stream=stream, fast=True)
+    # then the plain insert gives way to ON CONFLICT: one imported, one duplicate
+    assert (imp.status, imp.imported, imp.duplicates) == ("done", 1, 1)
+    assert sorted(CallRecord.objects.values_list("call_id", flat=True)) == [
+        "M1",
+        "M2",
+    ]
