@@ -111,7 +111,7 @@ def staff_page(browser, live_server, language, request):
 
 
 @pytest.fixture
-def phone_page(browser, live_server, language):
+def phone_page(browser, live_server, language, request):
     """A phone-sized browser (390×844, touch) in ``language``."""
     page = _new_page(
         browser,
@@ -123,11 +123,12 @@ def phone_page(browser, live_server, language):
         has_touch=True,
     )
     yield page
+    _keep_failure(request, page, language, "phone")
     page.context.close()
 
 
 @pytest.fixture
-def screenshot(page, language, request):
+def screenshot(language, request):
     """``screenshot("name")`` saves the page as <test>-<language>-<name>.png.
 
     ``of=`` takes another page (the back office's); ``full_page=False`` keeps
@@ -138,7 +139,8 @@ def screenshot(page, language, request):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         test = request.node.originalname.removeprefix("test_")
         path = SCREENSHOTS / f"{test}-{language}-{name}.png"
-        (of or page).screenshot(path=str(path), full_page=full_page)
+        target = of or request.getfixturevalue("page")
+        target.screenshot(path=str(path), full_page=full_page)
         return path
 
     return take

@@ -1,0 +1,75 @@
+"""Every main page, checked in the browser: one h1, a label on every control,
+readable contrast; on a phone, nothing wider than the screen and a menu that
+opens from the keyboard."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e import checks
+from tests.e2e.helpers import log_in, tr
+from tests.e2e.world import PUBLIC_PAGES, build_world, portal_pages
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def _check_all(page, urls, check) -> dict[str, list[str]]:
+    found = {}
+    for url in urls:
+        response = page.goto(url)
+        assert response.status == 200, url
+        if problems := checks.run(page, check):
+            found[url] = problems
+    return found
+
+
+def test_every_main_page_has_one_h1_labelled_controls_and_readable_text(page):
+    world = build_world()
+
+    structure = _check_all(page, PUBLIC_PAGES, checks.STRUCTURE)
+    contrast = _check_all(page, PUBLIC_PAGES, checks.CONTRAST)
+    log_in(page, world.owner)
+    pages = portal_pages(world).values()
+    structure |= _check_all(page, pages, checks.STRUCTURE)
+    contrast |= _check_all(page, pages, checks.CONTRAST)
+
+    assert not structure, structure
+    assert not contrast, contrast
+
+
+def test_the_keyboard_reaches_the_content_first(page, language):
+    world = build_world()
+    log_in(page, world.owner)
+    page.goto("/billing/invoices/")
+
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    expect(skip).to_have_text(tr(language, "Skip to content"))
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#main")
+
+
+def test_main_pages_fit_a_phone_and_the_menu_opens_from_the_keyboard(
+    phone_page, language, screenshot
+):
+    page = phone_page
+    world = build_world()
+    log_in(page, world.owner)
+    problems = {}
+    for name, url in portal_pages(world).items():
+        page.goto(url)
+        if found := checks.run(page, checks.OVERFLOW):
+            problems[url] = found
+        screenshot(f"phone-{name}", of=page, full_page=False)
+    assert not problems, problems
+
+    # The menu is folded on a phone; the keyboard opens it.
+    nav = page.locator("nav.mainnav")
+    expect(nav).to_be_hidden()
+    page.locator("#nav-toggle").focus()
+    page.keyboard.press("Space")
+    expect(nav).to_be_visible()
+    expect(
+        nav.get_by_role("link", name=tr(language, "Bills"), exact=True)
+    ).to_be_visible()
+    screenshot("phone-menu", of=page, full_page=False)
