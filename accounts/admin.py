@@ -4,6 +4,8 @@ Every class derives from accounts.admin_base; the scoping lives there. The
 verification decisions go through accounts.services, which email the owners.
 """
 
+import contextlib
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -175,9 +177,18 @@ class CompanyAdmin(AgentScopedAdmin):
         "created_at",
         "licence_link",
         "users_link",
+        "related_links",
     )
     list_filter = ("verification_status", "agent", "language", "created_at")
-    search_fields = ("name", "uscc", "billing_email", "users__email")
+    # A company is also found by one of its 400 numbers or invoice numbers.
+    search_fields = (
+        "name",
+        "uscc",
+        "billing_email",
+        "users__email",
+        "subscriptions__number__number",
+        "invoices__number",
+    )
     date_hierarchy = "created_at"
     ordering = ("verification_status", "-created_at")
     inlines = [BusinessLicenceInline]
@@ -245,6 +256,25 @@ class CompanyAdmin(AgentScopedAdmin):
     @admin.display(description=_("users"), ordering="user_count")
     def users_link(self, obj):
         return _changelist_link(User, obj.user_count, company__id__exact=obj.pk)
+
+    def get_search_results(self, request, queryset, search_term):
+        # A 400 number finds its company however it is typed (400-810-0001).
+        from plans.numbers import InvalidNumber, canonicalize_400
+
+        with contextlib.suppress(InvalidNumber):
+            search_term = canonicalize_400(search_term)
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=_("numbers and bills"))
+    def related_links(self, obj):
+        from billing.models import Invoice
+        from plans.models import Subscription
+
+        return format_html(
+            "{} · {}",
+            _changelist_link(Subscription, _("numbers"), company__id__exact=obj.pk),
+            _changelist_link(Invoice, _("bills"), company__id__exact=obj.pk),
+        )
 
     @admin.action(
         description=_("Approve the verification of the selected companies"),

@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -68,13 +70,14 @@ class SubscriptionAdmin(_NumberSearchMixin, AgentScopedAdmin):
     staff_actions = frozenset({"view", "change"})
     list_display = (
         "number",
-        "company",
+        "company_link",
         "status",
         "grade",
         "selection_fee",
         "confirmed_at",
         "activated_on",
         "ended_on",
+        "bills_link",
     )
     list_filter = ("status", "grade", "activated_on", "confirmed_at")
     search_fields = ("number__number", "company__name", "company__uscc")
@@ -96,6 +99,21 @@ class SubscriptionAdmin(_NumberSearchMixin, AgentScopedAdmin):
     inlines = [PlanPeriodInline, ServicePeriodInline, AnswerNumberInline]
     actions = ["activate_selected"]
     change_form_template = "plans/admin/subscription_change_form.html"
+
+    @admin.display(description=_("company"), ordering="company__name")
+    def company_link(self, obj):
+        url = reverse("admin:accounts_company_change", args=[obj.company_id])
+        return format_html('<a href="{}">{}</a>', url, obj.company)
+
+    @admin.display(description=_("bills"))
+    def bills_link(self, obj):
+        url = reverse("admin:billing_invoice_changelist")
+        return format_html(
+            '<a href="{}?{}">{}</a>',
+            url,
+            urlencode({"q": obj.number.number}),
+            _("bills"),
+        )
 
     def get_urls(self):
         urls = super().get_urls()
