@@ -798,7 +798,7 @@ def _fan_out(run_id: int) -> None:
 
 
 def close_run_fan_out(*, run: CloseRun) -> int:
-    """Enqueue the run's pending companies, ``CLOSE_BATCH`` per task."""
+    """Enqueue the run's pending companies, ``HOTLINE_CLOSE_BATCH`` per task."""
     from billing.tasks.invoices import close_companies_task
 
     period = run.period.isoformat()
@@ -811,10 +811,11 @@ def close_run_fan_out(*, run: CloseRun) -> int:
         _finish_run_if_done(run)
     # Fixed-size batches (a task each); a batch that fails is retried company
     # by company, so one bad company never holds up the others.
+    size = getattr(settings, "HOTLINE_CLOSE_BATCH", CLOSE_BATCH)
     with close_companies_task.app.producer_or_acquire() as producer:
-        for i in range(0, len(ids), CLOSE_BATCH):
+        for i in range(0, len(ids), size):
             close_companies_task.apply_async(
-                (ids[i : i + CLOSE_BATCH], period, run.pk), producer=producer
+                (ids[i : i + size], period, run.pk), producer=producer
             )
     return len(ids)
 

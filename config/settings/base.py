@@ -253,6 +253,8 @@ CELERY_BEAT_SCHEDULE["ops.sweep"] = {
     "schedule": 5 * 60.0,
     "options": {"expires": 4 * 60},
 }
+# Companies per task of the monthly close (billing.services.invoices).
+HOTLINE_CLOSE_BATCH = env.int("HOTLINE_CLOSE_BATCH", default=50)
 # Work with no progress for this long is taken as lost and enqueued again.
 HOTLINE_SWEEP_STALE_MINUTES = env.int("HOTLINE_SWEEP_STALE_MINUTES", default=15)
 

@@ -5,6 +5,7 @@ database production uses. URLs are overridable through the environment.
 """
 
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import BASE_DIR, env
@@ -40,7 +41,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # and a key prefix of their own, given here as JSON.
 CELERY_BROKER_TRANSPORT_OPTIONS = env.json(
     "CELERY_BROKER_TRANSPORT_OPTIONS",
-    default=CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+    default=CELERY_BROKER_TRANSPORT_OPTIONS,
 )
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -52,7 +53,8 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 VAR_DIR = BASE_DIR / "var" / "test"
-MEDIA_ROOT = VAR_DIR / "media"
+# A worker started by a test reads the files that test stored (tests/faults).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
