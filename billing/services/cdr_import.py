@@ -599,6 +599,13 @@ class _PgLoader:
         # Rows another writer stored meanwhile (ON CONFLICT) count as duplicates.
         duplicates += self.staged - imported
         session.finish(result)
+        # Every month of the file was rated against the pool as stored before
+        # the import. When a file brings several months of one subscription,
+        # a later month of a term draws on what the earlier months (now
+        # stored) used: re-rate those months, in order, now.
+        later = self._later_months()
+        if later:
+            rating_service.calls_rate_many(keys=later)
         clock.lap("re-rate")
         _store_summary(
             imp,
@@ -607,6 +614,16 @@ class _PgLoader:
             duplicates=duplicates,
             rejected=self.rejected,
         )
+
+    def _later_months(self) -> list[tuple[int, dt.date]]:
+        """Staged months after each subscription's earliest staged month."""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT s.subscription_id, s.period FROM {self.stage} s"  # noqa: S608
+                f" WHERE s.period > (SELECT min(f.period) FROM {self.stage} f"
+                " WHERE f.subscription_id = s.subscription_id)"
+            )
+            return cur.fetchall()
 
     def _insert(self, cur, table: str, params: list) -> int:
         """Insert the staged calls, rated; returns how many were inserted.

@@ -375,3 +375,37 @@ def test_a_nul_byte_in_a_file_rejects_only_its_row(cdr_world):
         )
         assert (imp.imported, imp.rejected) == (1, 1)
         assert "\x00" not in imp.errors.get().raw
+
+
+def test_one_file_with_two_new_months_of_a_term_shares_the_pool(db):
+    from tests.factories import (
+        CompanyFactory,
+        PhoneNumberFactory,
+        SubscriptionFactory,
+        TermPlanFactory,
+    )
+
+    # Given a term plan with a 100-minute pool and no calls stored yet
+    company = CompanyFactory()
+    SubscriptionFactory(
+        company=company,
+        number=PhoneNumberFactory(number="4008500001", status="subscribed"),
+        activated_on=dt.date(2026, 1, 15),
+        plan=TermPlanFactory(code="t100c", included_minutes=100),
+    )
+    # When one file brings February (80 min) and March (50 min) together
+    _import_text(
+        company.agent,
+        [
+            ("M-1", "2026-03-10 10:00:00", 50 * 60),
+            ("F-1", "2026-02-10 10:00:00", 80 * 60),
+        ],
+    )
+
+    # Then March only gets what February left: 20 from the pool, 30 charged
+    f1 = CallRecord.objects.get(call_id="F-1")
+    m1 = CallRecord.objects.get(call_id="M-1")
+    assert (f1.pool_minutes, f1.charged_minutes) == (80, 0)
+    assert (m1.pool_minutes, m1.charged_minutes) == (20, 30)
+    keys = {(c.subscription_id, c.period) for c in CallRecord.objects.all()}
+    assert calls_rate_many(keys=keys).changed == 0
