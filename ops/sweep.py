@@ -58,6 +58,9 @@ def deferred_tasks_send() -> int:
     """Queue the recorded tasks again; stops at the first broker failure."""
     from config.celery_app import app
 
+    # Outside a worker the task modules are imported on demand: import them
+    # all (autodiscovery), so every recorded name resolves.
+    app.loader.import_default_modules()
     sent = 0
     for pk in DeferredTask.objects.values_list("pk", flat=True)[:DEFERRED_PER_SWEEP]:
         with transaction.atomic():
@@ -69,9 +72,8 @@ def deferred_tasks_send() -> int:
             if row is None:  # another sweep has it
                 continue
             task = app.tasks.get(row.name)
-            if task is None:
-                logger.error("deferred task %s is unknown; dropped", row)
-                row.delete()
+            if task is None:  # renamed by a release: kept for a person to see
+                logger.error("deferred task %s is unknown; kept", row)
                 continue
             if not enqueue(task, *row.args, record=False):
                 break  # still down: everything stays recorded

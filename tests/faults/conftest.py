@@ -56,14 +56,14 @@ def fault_broker(settings):
 
     name = f"faults-{uuid.uuid4().hex[:12]}"
     broker = FaultBroker(settings.CELERY_BROKER_URL, f"{name}:", name)
+    # The broker URL stays the tests' own (settings.CELERY_BROKER_URL, which
+    # is also what app.conf.broker_url gives); only the options change.
     keys = (
-        "broker_url",
         "broker_transport_options",
         "task_always_eager",
         "task_default_queue",
     )
     saved = {key: app.conf[key] for key in keys}
-    app.conf.broker_url = broker.url
     app.conf.broker_transport_options = broker.transport_options
     app.conf.task_always_eager = False
     app.conf.task_default_queue = broker.queue
