@@ -2,10 +2,12 @@
 countdown), compares packages, checks out with services and two answering
 numbers, and agent staff activate it in the back office."""
 
+import contextlib
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from plans.models import AnswerNumber, Hold, PhoneNumber, Subscription
@@ -121,10 +123,17 @@ def test_owner_reserves_a_vanity_number_checks_out_and_staff_activate_it(
     assert "2,000.00" in quote  # the selection fee
     assert not Subscription.objects.exists()
     screenshot("review")
-    confirm.click()
+    # (a second click while the order is on its way sends nothing)
+    with contextlib.suppress(PlaywrightError):  # the page may be gone already
+        confirm.evaluate(
+            "async (button) => { button.click();"
+            " await new Promise((done) => setTimeout(done, 30)); button.click(); }"
+        )
 
     # Then the number waits for activation
     page.wait_for_url("**/numbers/mine/*/")
+    expect(page.locator(".message--success")).to_have_count(1)
+    expect(page.locator(".message--error")).to_have_count(0)
     subscription = Subscription.objects.get(company=owner.company)
     assert subscription.status == Subscription.Status.PENDING
     assert set(
