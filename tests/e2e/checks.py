@@ -111,3 +111,22 @@ OVERFLOW = """
 
 def run(page, check: str) -> list[str]:
     return page.evaluate(check)
+
+
+# In Chinese, visible words in Latin letters other than names, codes and
+# addresses hint at a string nobody translated.
+LATIN_WORDS = """
+() => {
+  const words = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (el.closest("script, style, code, [lang=en], .langswitch, .num, .money, svg")) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    const text = walker.currentNode.textContent.replace(/\\S+@\\S+|https?:\\/\\/\\S+|\\/\\S+/g, " ");
+    for (const word of text.match(/[A-Za-z]{3,}/g) || []) words.add(word);
+  }
+  return [...words];
+}
+"""
