@@ -64,7 +64,14 @@ def test_owner_reserves_a_vanity_number_checks_out_and_staff_activate_it(
     page.get_by_role("navigation").get_by_role(
         "link", name=t("Choose a number")
     ).click()
-    # When they search with a pattern
+    # When a pattern has a letter, the page says what is wrong and keeps it
+    page.get_by_label(t("Pattern")).fill("400*8*888a")
+    page.get_by_role("button", name=t("Search")).click()
+    expect(page.locator(".field--error .field__error")).to_have_text(
+        t("A pattern has only digits and * (any digit), e.g. 400*8*8888.")
+    )
+    expect(page.get_by_label(t("Pattern"))).to_have_value("400*8*888a")
+    # When they search with a valid pattern
     page.get_by_label(t("Pattern")).fill("400*8*8888")
     page.get_by_role("button", name=t("Search")).click()
     # Then only the matching number is listed, with its grade and fee
