@@ -169,6 +169,7 @@ class CompanyAdmin(AgentScopedAdmin):
     agent_path = "agent"
     staff_actions = frozenset({"view", "add", "change"})
     form = CompanyAdminForm
+    change_form_template = "accounts/admin/company_change_form.html"
     list_display = (
         "name",
         "uscc",
