@@ -8,6 +8,7 @@ a reason), mark paid, credit note, resend the email.
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 from django import forms
@@ -268,6 +269,14 @@ class InvoiceAdmin(AgentScopedAdmin):
         "buyer_email",
         "language",
     )
+
+    def get_search_results(self, request, queryset, search_term):
+        # A 400 number finds its bills however it is typed (400-810-0001).
+        from plans.numbers import InvalidNumber, canonicalize_400
+
+        with contextlib.suppress(InvalidNumber):
+            search_term = canonicalize_400(search_term)
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request, *args):
         return False  # invoices come from the close

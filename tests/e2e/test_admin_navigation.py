@@ -65,3 +65,10 @@ def test_staff_find_a_company_by_number_and_follow_links_to_its_numbers_and_bill
     # … and each bill back to the company
     bills.first.get_by_role("link", name=company.name).click()
     expect(page.locator("#id_name")).to_have_value(company.name)
+
+    # And the bills are found by the number as people write it
+    page.goto("/admin/billing/invoice/")
+    search(page, "400 810 0001")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    search(page, "400-999-0000")
+    expect(page.locator("#result_list")).to_have_count(0)
