@@ -42,9 +42,9 @@ CURATED = {
     "14-plan-advisor": f"{J5}-zh-hans-advisor",
     "15-api-key": f"{J6}-zh-hans-api-key",
     "16-bill-en": f"{J4}-en-invoice",
-    "18-phone-overview": f"{PHONE}-zh-hans-phone-overview",
-    "19-phone-bill": f"{PHONE}-zh-hans-phone-bill",
-    "20-phone-menu": f"{PHONE}-zh-hans-phone-menu",
+    "17-phone-overview": f"{PHONE}-zh-hans-phone-overview",
+    "18-phone-bill": f"{PHONE}-zh-hans-phone-bill",
+    "19-phone-menu": f"{PHONE}-zh-hans-phone-menu",
 }
 FIRST_SCREEN = 900  # px of a 1280 px-wide page; a phone keeps its 844
 
