@@ -46,3 +46,15 @@ def shown(language: str, value) -> str:
 def go_to(page, label: str) -> None:
     """Follow the main navigation's entry named exactly ``label``."""
     page.locator("nav.mainnav").get_by_role("link", name=label, exact=True).click()
+
+
+def customer(**fields):
+    """The journeys' customer, named as a real one would be (for the pictures)."""
+    from tests.factories import AgentFactory, CompanyFactory
+
+    fields.setdefault("name", "深圳市蓝海科技有限公司")
+    fields.setdefault(
+        "agent",
+        AgentFactory(name="华南通信", legal_name="深圳市华南通信服务有限公司"),
+    )
+    return CompanyFactory(**fields)

@@ -30,7 +30,7 @@ def test_company_signs_up_is_approved_and_receives_the_email(
     page, staff_page, language, screenshot, tmp_path
 ):
     agent = AgentFactory(name="华南通信")
-    staff = AgentStaffFactory(agent=agent)
+    staff = AgentStaffFactory(agent=agent, full_name="张伟")
     licence = tmp_path / "licence.png"
     png = licence_png(licence)
     uscc = make_uscc(4_242_424)

@@ -11,10 +11,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from plans.models import AnswerNumber, Hold, PhoneNumber, Subscription
-from tests.e2e.helpers import admin_log_in, go_to, log_in, shown, tr
+from tests.e2e.helpers import admin_log_in, customer, go_to, log_in, shown, tr
 from tests.factories import (
     AgentStaffFactory,
-    CompanyFactory,
     PlanFactory,
     UserFactory,
     ValueAddedServiceFactory,
@@ -32,10 +31,8 @@ def test_owner_reserves_a_vanity_number_checks_out_and_staff_activate_it(
     t = lambda text, **values: tr(language, text, **values)  # noqa: E731
     name = lambda obj: obj.name_zh if language == "zh-hans" else obj.name_en  # noqa: E731
     ensure_catalog_basics()
-    owner = UserFactory(
-        role="owner", company=CompanyFactory(name="深圳市蓝海科技有限公司")
-    )
-    staff = AgentStaffFactory(agent=owner.company.agent)
+    owner = UserFactory(role="owner", company=customer(), full_name="李娜")
+    staff = AgentStaffFactory(agent=owner.company.agent, full_name="张伟")
     grade = VanityGradeFactory(
         code="aaaa",
         name_zh="四连号",

@@ -12,10 +12,9 @@ from playwright.sync_api import expect
 from billing.models import CallRecord, CdrImport
 from billing.tasks.imports import cdr_import_run_task
 from config.celery_app import app
-from tests.e2e.helpers import admin_log_in, tr
+from tests.e2e.helpers import admin_log_in, customer, tr
 from tests.factories import (
     AgentStaffFactory,
-    CompanyFactory,
     PhoneNumberFactory,
     SubscriptionFactory,
 )
@@ -77,8 +76,8 @@ def test_staff_upload_a_gbk_file_watch_the_progress_and_get_the_error_report(
 ):
     page = staff_page
     t = lambda text, **values: tr(language, text, **values)  # noqa: E731
-    company = CompanyFactory()
-    staff = AgentStaffFactory(agent=company.agent)
+    company = customer()
+    staff = AgentStaffFactory(agent=company.agent, full_name="张伟")
     SubscriptionFactory(
         company=company,
         number=PhoneNumberFactory(number="4008100001", status="subscribed"),

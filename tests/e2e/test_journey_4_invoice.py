@@ -13,10 +13,9 @@ from playwright.sync_api import expect
 
 from billing.models import CloseRun, Invoice
 from tests.billing.invoice_helpers import call
-from tests.e2e.helpers import admin_log_in, go_to, log_in, tr
+from tests.e2e.helpers import admin_log_in, customer, go_to, log_in, tr
 from tests.factories import (
     AgentStaffFactory,
-    CompanyFactory,
     PhoneNumberFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -44,13 +43,12 @@ def test_month_is_closed_and_the_owner_checks_the_bill_its_calls_and_the_email(
     page, staff_page, language, screenshot
 ):
     t = lambda text, **values: tr(language, text, **values)  # noqa: E731
-    company = CompanyFactory(
-        name="深圳市蓝海科技有限公司",
+    company = customer(
         language=language,
         billing_email="finance@lanhai.example.cn",
     )
-    owner = UserFactory(company=company, role="owner")
-    staff = AgentStaffFactory(agent=company.agent)
+    owner = UserFactory(company=company, role="owner", full_name="李娜")
+    staff = AgentStaffFactory(agent=company.agent, full_name="张伟")
     plan = PlanFactory(code="e2e-199", name_zh="标准套餐", name_en="Standard")
     sub = SubscriptionFactory(
         company=company,

@@ -10,9 +10,8 @@ from playwright.sync_api import expect
 
 from billing.services.rating import calls_rate
 from tests.billing.invoice_helpers import call
-from tests.e2e.helpers import go_to, log_in, tr
+from tests.e2e.helpers import customer, go_to, log_in, tr
 from tests.factories import (
-    CompanyFactory,
     PhoneNumberFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -37,7 +36,7 @@ def months_before(first: dt.date, n: int) -> list[dt.date]:
 def company_with_history():
     """A ¥199 package since five months ago, used ~100 minutes a month: the
     ¥99 package with 200 minutes would have been cheaper."""
-    company = CompanyFactory(name="深圳市蓝海科技有限公司")
+    company = customer()
     current = PlanFactory(
         code="std", name_zh="标准套餐", name_en="Standard", included_minutes=1000
     )
@@ -84,7 +83,9 @@ def test_finance_reads_the_running_bill_charts_and_advice_members_see_no_bills(
     page, language, screenshot, company_with_history
 ):
     t = lambda text, **values: tr(language, text, **values)  # noqa: E731
-    finance = UserFactory(company=company_with_history, role="finance")
+    finance = UserFactory(
+        company=company_with_history, role="finance", full_name="王芳"
+    )
     member = UserFactory(company=company_with_history, role="member")
     this_month = timezone.localdate().replace(day=1)
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from billing.models import CompanyApiKey
-from tests.e2e.helpers import go_to, log_in, tr
+from tests.e2e.helpers import customer, go_to, log_in, tr
 from tests.factories import (
     InvoiceFactory,
     InvoiceLineFactory,
@@ -31,7 +31,7 @@ def test_owner_creates_an_api_key_and_reads_the_invoice_through_the_api(
     page, language, screenshot, api
 ):
     t = lambda text, **values: tr(language, text, **values)  # noqa: E731
-    owner = UserFactory(role="owner")
+    owner = UserFactory(role="owner", company=customer(), full_name="李娜")
     draft = InvoiceFactory(company=owner.company, period=dt.date(2026, 10, 1))
     InvoiceLineFactory(invoice=draft, unit_price=Decimal("199.00"))
     invoice = issue_for_tests(draft)

@@ -12,8 +12,8 @@ from billing.services.invoices import close_company
 from plans.models import Hold
 from plans.services import number_hold
 from tests.billing.invoice_helpers import call
+from tests.e2e.helpers import customer
 from tests.factories import (
-    CompanyFactory,
     PhoneNumberFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -38,7 +38,7 @@ class World:
 
 
 def build_world() -> World:
-    company = CompanyFactory(name="深圳市蓝海科技有限公司")
+    company = customer()
     owner = UserFactory(company=company, role="owner", full_name="李娜")
     recording = ValueAddedServiceFactory(
         code="recording", name_zh="通话录音", name_en="Call recording"
@@ -82,7 +82,7 @@ def build_world() -> World:
     )
     return World(
         owner=owner,
-        finance=UserFactory(company=company, role="finance"),
+        finance=UserFactory(company=company, role="finance", full_name="王芳"),
         member=UserFactory(company=company, role="member"),
         subscription=sub,
         invoice=invoice,
