@@ -40,7 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -248,11 +255,15 @@ def cdr_import_run(
         try:
             _stream_rows(imp, reader, loader)
             loader.finish()
-        except Exception:
+        except Exception as exc:
             # Nothing was stored (phase 2 is one transaction); say so, keep
             # the traceback in the log and let the caller show the status.
             logger.exception("CDR import %s failed", imp.pk)
             loader.abandon()
+            if isinstance(exc, OperationalError | InterfaceError):
+                # The database went away (restart, failover), not the file's
+                # fault: left running, so the sweeper runs it again.
+                raise
             CdrImport.objects.filter(pk=imp.pk).update(
                 status=CdrImport.Status.FAILED,
                 message=_("The import failed; nothing was imported. Try again."),
@@ -618,10 +629,13 @@ class _PgLoader:
     def _later_months(self) -> list[tuple[int, dt.date]]:
         """Staged months after each subscription's earliest staged month."""
         with connection.cursor() as cur:
+            # A join on each subscription's first month, not a correlated
+            # subquery: that one scans the stage once per staged row.
             cur.execute(
                 f"SELECT DISTINCT s.subscription_id, s.period FROM {self.stage} s"  # noqa: S608
-                f" WHERE s.period > (SELECT min(f.period) FROM {self.stage} f"
-                " WHERE f.subscription_id = s.subscription_id)"
+                " JOIN (SELECT subscription_id, min(period) AS first"
+                f" FROM {self.stage} GROUP BY subscription_id) f"
+                " ON f.subscription_id = s.subscription_id WHERE s.period > f.first"
             )
             return cur.fetchall()
 

@@ -112,8 +112,12 @@ class Worker:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            # Production's connection settings (config/settings/production.py);
+            # Celery's Django fix-up closes the connections around each task
+            # all the same (tests/faults/test_database_restart.py).
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}"
-            f"?application_name={self.app_name}",
+            f"?application_name={self.app_name}"
+            "&conn_max_age=60&conn_health_checks=true",
             "TEST_DATABASE_NAME": db_name,
             "CELERY_BROKER_URL": broker.url,
             "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps(broker.transport_options),
@@ -176,13 +180,16 @@ class Worker:
         return self.log.read_text(errors="replace")
 
     def backends(self) -> int:
-        """The worker's live database connections."""
+        """How many database connections the worker has open."""
+        return len(self.backend_pids())
+
+    def backend_pids(self) -> set[int]:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
                 [self.app_name],
             )
-            return cur.fetchone()[0]
+            return {pid for (pid,) in cur.fetchall()}
 
     def terminate_backends(self) -> None:
         with connection.cursor() as cur:
