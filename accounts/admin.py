@@ -258,6 +258,13 @@ class CompanyAdmin(AgentScopedAdmin):
     def users_link(self, obj):
         return _changelist_link(User, obj.user_count, company__id__exact=obj.pk)
 
+    def get_list_display(self, request):
+        # Agent staff see only their own agent's companies: no agent column.
+        shown = super().get_list_display(request)
+        if request.user.is_superuser:
+            return shown
+        return [name for name in shown if name != "agent_link"]
+
     def get_search_results(self, request, queryset, search_term):
         # A 400 number finds its company however it is typed (400-810-0001).
         from plans.numbers import InvalidNumber, canonicalize_400
