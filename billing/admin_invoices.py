@@ -15,7 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -168,6 +168,32 @@ class InvoiceEmailInline(AgentScopedInline, admin.TabularInline):
         )
 
 
+class EmailStateFilter(admin.SimpleListFilter):
+    """Which invoices have an email that failed (to resend) or is not sent yet."""
+
+    title = _("email")
+    parameter_name = "email"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failed", _("Failed")),
+            ("unsent", _("Not sent yet")),
+        ]
+
+    def queryset(self, request, queryset):
+        states = {
+            "failed": [InvoiceEmail.Status.FAILED],
+            "unsent": [InvoiceEmail.Status.PENDING, InvoiceEmail.Status.SENDING],
+        }.get(self.value())
+        if states is None:
+            return queryset
+        return queryset.filter(
+            Exists(
+                InvoiceEmail.objects.filter(invoice=OuterRef("pk"), status__in=states)
+            )
+        )
+
+
 class InvoiceAdmin(AgentScopedAdmin):
     agent_path = "company__agent"
     staff_actions = frozenset({"view", "change"})
@@ -180,7 +206,7 @@ class InvoiceAdmin(AgentScopedAdmin):
         "due_date",
         "warning",
     )
-    list_filter = ("status", "period")
+    list_filter = ("status", "period", EmailStateFilter)
     search_fields = (
         "company__name",
         "number",
