@@ -103,8 +103,13 @@ def page(browser, live_server, language, request):
 
 @pytest.fixture
 def staff_page(browser, live_server, language, request):
-    """A second browser (its own cookies): agent staff in the back office."""
+    """A second browser (its own cookies): agent staff in the back office,
+    with the admin's app sidebar folded (as staff do at 1280 px) so the
+    lists have room."""
     page = _new_page(browser, live_server, language)
+    page.context.add_init_script(
+        "localStorage.setItem('django.admin.navSidebarIsOpen', 'false')"
+    )
     yield page
     _keep_failure(request, page, language, "staff")
     page.context.close()
