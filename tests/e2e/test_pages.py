@@ -50,6 +50,47 @@ def test_the_keyboard_reaches_the_content_first(page, language):
     assert page.url.endswith("#main")
 
 
+FOCUS_RING = """
+() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  const ring = (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0)
+    || style.boxShadow !== "none";
+  return [el.tagName.toLowerCase() + (el.name ? `[name=${el.name}]` : "")
+    + " " + (el.innerText || el.value || "").trim().slice(0, 20), ring];
+}
+"""
+
+
+def test_a_keyboard_user_sees_where_they_are_and_can_check_out(page, language):
+    world = build_world()
+    log_in(page, world.owner)
+    page.goto(f"/numbers/holds/{world.hold.pk}/checkout/")
+
+    # Every stop of the Tab key shows a focus ring
+    unseen, stops = [], 0
+    while True:
+        page.keyboard.press("Tab")
+        name, ring = page.evaluate(FOCUS_RING)
+        if name.startswith("body"):  # past the last control
+            break
+        stops += 1
+        if not ring:
+            unseen.append(name)
+    assert stops > 15
+    assert not unseen, unseen
+
+    # The order can be placed with the keyboard alone
+    page.locator("input[name=plan]:checked").focus()
+    page.keyboard.press("ArrowRight")  # the next package the grade allows
+    page.get_by_role("button", name=tr(language, "Review the costs")).focus()
+    page.keyboard.press("Enter")
+    confirm = page.get_by_role("button", name=tr(language, "Confirm and order"))
+    confirm.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/numbers/mine/*/")
+
+
 def test_main_pages_fit_a_phone_and_the_menu_opens_from_the_keyboard(
     phone_page, language, screenshot
 ):
