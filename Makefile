@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1:8000
 # Parallel test workers (the CI machine has 2 cores).
 TEST_WORKERS ?= 2
 
-.PHONY: help install run test test-fast worker beat lint format messages bench migrations-check clean
+.PHONY: help install run test test-fast e2e worker beat lint format messages bench migrations-check clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,6 +31,10 @@ run: install ## Run the portal with demo data on the embedded default (SQLite, e
 test: install ## Run the whole suite against PostgreSQL and Redis on localhost
 	@$(PY) scripts/check_stack.py
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+e2e: install ## Only the end-to-end journeys (Debian's chromium; pictures in test-artifacts/screenshots/)
+	@$(PY) scripts/check_stack.py
+	$(PY) -m pytest tests/e2e -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 worker: install ## Run a Celery worker (set DJANGO_SETTINGS_MODULE=config.settings.production)
 	$(VENV)/bin/celery -A config worker --loglevel=INFO --concurrency=2
