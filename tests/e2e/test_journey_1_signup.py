@@ -9,7 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from accounts.models import BusinessLicence, Company, User
-from tests.e2e.helpers import admin_log_in, tr
+from tests.e2e.helpers import admin_log_in, go_to, tr
 from tests.factories import PASSWORD, AgentFactory, AgentStaffFactory, make_uscc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -118,3 +118,9 @@ def test_company_signs_up_is_approved_and_receives_the_email(
     page.reload()
     assert awaiting not in page.inner_text("main")
     screenshot("approved-overview")
+    # And an empty "my numbers" says what to do next
+    go_to(page, t("My numbers"))
+    page.get_by_role(
+        "link", name=t("Find a number and hold it while you choose a package.")
+    ).click()
+    expect(page.locator("h1")).to_have_text(t("Choose a number"))
