@@ -255,9 +255,15 @@ class InvoiceLine(models.Model):
     unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=4)
     amount = models.DecimalField(_("amount"), **MONEY)
     # Usage lines: the arithmetic the customer can follow.
-    billable_minutes = models.PositiveIntegerField(null=True, blank=True)
-    pool_minutes = models.PositiveIntegerField(null=True, blank=True)
-    charged_minutes = models.PositiveIntegerField(null=True, blank=True)
+    billable_minutes = models.PositiveIntegerField(
+        _("billable minutes"), null=True, blank=True
+    )
+    pool_minutes = models.PositiveIntegerField(
+        _("minutes from the pool"), null=True, blank=True
+    )
+    charged_minutes = models.PositiveIntegerField(
+        _("charged minutes"), null=True, blank=True
+    )
     period_start = models.DateField(_("from"), null=True, blank=True)
     period_end = models.DateField(_("until"), null=True, blank=True)
 
