@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import (
-    DatabaseError,
+    Error,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -980,7 +980,7 @@ def cdr_import_lock(*, import_id: int, wait: float = 30.0):
                 cur.execute(
                     "SELECT pg_advisory_unlock(%s, %s)", [IMPORT_RUN_LOCK, import_id]
                 )
-        except DatabaseError:  # the connection is gone, and the lock with it
+        except Error:  # the connection is gone, and the lock with it
             logger.warning("could not unlock CDR import %s", import_id)
 
 
