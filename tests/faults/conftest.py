@@ -176,6 +176,15 @@ class Worker:
             self.handle.close()
             self.handle = None
 
+    def kill_pool_processes(self) -> list[int]:
+        """SIGKILL the worker's pool processes only (as the OOM killer would);
+        the main process lives on and starts new ones."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pids = [int(pid) for pid in children.read_text().split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 

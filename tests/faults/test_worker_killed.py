@@ -121,6 +121,43 @@ def test_a_close_survives_a_worker_killed_mid_run(start_worker, smtp_server):
     assert per_invoice == Counter(numbers)
 
 
+def test_a_pool_process_killed_mid_batch_is_redone_by_its_worker(
+    start_worker, fault_broker
+):
+    # given companies to close and a worker whose broker would redeliver a
+    # lost task only after two hours: only the worker itself can put it back
+    fault_broker.transport_options["visibility_timeout"] = 2 * 60 * 60
+    agent = AgentFactory()
+    companies = companies_with_calls(agent, COMPANIES)
+    expected = expected_invoices(companies)
+    worker = start_worker(HOTLINE_CLOSE_BATCH=str(BATCH))
+
+    # when the pool process running a batch is killed (its worker survives)
+    run = close_run_start(agent=agent, period=MARCH, issue=False)
+
+    def done():
+        return run.items.exclude(status=CloseRunItem.Status.PENDING).count()
+
+    wait_for(lambda: done() >= 1, timeout=60, interval=0.02)
+    assert worker.kill_pool_processes()
+    assert 0 < done() <= COMPANIES - 2 * BATCH
+
+    # then the worker rejects the lost task back to the queue (reject on
+    # worker lost), runs it again and the run ends with one draft each
+    wait_for(lambda: CloseRun.objects.get(pk=run.pk).status == "done", timeout=60)
+    assert "WorkerLostError" in worker.output()
+    invoices = Invoice.objects.filter(company__agent=agent)
+    got = {
+        inv.company_id: (
+            inv.total,
+            _line_rows(InvoiceLine.objects.filter(invoice=inv).order_by("position")),
+        )
+        for inv in invoices
+    }
+    assert got == expected
+    assert set(run.items.values_list("status", flat=True)) == {"draft"}
+
+
 def _inserting_calls() -> bool:
     """Whether an import holds the call-insert lock (its phase 2 transaction)."""
     with connection.cursor() as cur:
