@@ -15,7 +15,8 @@ Celery worker imports a CDR file.
    search, month-to-date and API reads. Meanwhile the worker imports a file
    of 50,000 calls.
 4. Prints requests, failures and p50/p95/p99 per endpoint and the import's
-   figures; exits 1 on any error, a read p95 of 300 ms or more, or an import
+   figures; exits 1 on any error, a p95 of 300 ms or more on a read (log-in
+   excluded: it runs once per user while they spawn), or an import
    that did not finish cleanly.
 """
 
@@ -49,7 +50,10 @@ CALLS_THIS_MONTH = 30_000
 CALLS_DURING_RUN = 50_000
 USERS, SPAWN_RATE, RUN_TIME = 50, 10, "60s"
 READ_P95_TARGET_MS = 300
-WRITES = {"login"}  # the only POST; every other endpoint is a read
+# The log-in steps run once per user while the users spawn (password hashing
+# on purpose costs CPU); the target is on the reads the issue names: the bill
+# page, the calls drill-down, number search, month-to-date and API reads.
+NOT_JUDGED = {"login", "login form"}
 AREAS = ["广东深圳", "北京", "上海", "浙江杭州", "江苏南京", "四川成都", "湖北武汉"]
 
 
@@ -461,7 +465,7 @@ def main() -> int:
             f"{row['Name']:<22}{row['Request Count']:>9}{row['Failure Count']:>6}"
             f"{row['50%']:>7}{row['95%']:>7}{row['99%']:>7}"
         )
-        if row["Name"] not in WRITES and p95 >= READ_P95_TARGET_MS:
+        if row["Name"] not in NOT_JUDGED and p95 >= READ_P95_TARGET_MS:
             slow.append(f"{row['Name']} p95 {p95:.0f} ms")
     print(f"\ntotal requests {requests}, failures {failures} (ms; {USERS} users)")
     load_end, cores = os.getloadavg()[0], os.cpu_count() or 0
