@@ -319,31 +319,7 @@ def _write_lines(invoice: Invoice, computation: InvoiceComputation) -> None:
     # database trigger still refuses lines of an issued invoice.
     lines = models.QuerySet(model=InvoiceLine)
     lines.filter(invoice=invoice).delete()
-    lines.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                subscription_id=ln.subscription_id,
-                number_display=ln.number_display,
-                position=i,
-                kind=ln.kind,
-                usage_period=ln.usage_period,
-                description=ln.description[:300],
-                tax_category=ln.tax_category,
-                tax_rate=ln.tax_rate,
-                quantity=ln.quantity,
-                unit=ln.unit[:20],
-                unit_price=ln.unit_price,
-                amount=ln.amount,
-                billable_minutes=ln.billable_minutes,
-                pool_minutes=ln.pool_minutes,
-                charged_minutes=ln.charged_minutes,
-                period_start=ln.period_start,
-                period_end=ln.period_end,
-            )
-            for i, ln in enumerate(computation.lines, start=1)
-        ]
-    )
+    lines.bulk_create(_line_rows(invoice.pk, computation))
 
 
 def sanity_warning(
