@@ -101,10 +101,22 @@ class CloseForm(forms.Form):
 # --- invoices -----------------------------------------------------------------
 
 
-class InvoiceLineInline(AgentScopedInline, admin.TabularInline):
-    model = InvoiceLine
+class _InvoiceRecordInline(AgentScopedInline, admin.TabularInline):
+    """What an invoice carries (lines, credit notes, payments, emails): shown,
+    never edited here — each has its own action."""
+
     agent_path = "invoice__company__agent"
     staff_actions = frozenset({"view"})
+    can_delete = False
+    extra = 0
+    max_num = 0
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+class InvoiceLineInline(_InvoiceRecordInline):
+    model = InvoiceLine
     fields = (
         "position",
         "number_display",
@@ -118,47 +130,25 @@ class InvoiceLineInline(AgentScopedInline, admin.TabularInline):
         "pool_minutes",
         "charged_minutes",
     )
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-    max_num = 0
     ordering = ("position",)
 
     def has_change_permission(self, request, obj=None):
         return False
 
 
-class CreditNoteInline(AgentScopedInline, admin.TabularInline):
+class CreditNoteInline(_InvoiceRecordInline):
     model = CreditNote
-    agent_path = "invoice__company__agent"
-    staff_actions = frozenset({"view"})
     fields = ("number", "amount", "reason", "created_at", "created_by")
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-    max_num = 0
 
 
-class PaymentInline(AgentScopedInline, admin.TabularInline):
+class PaymentInline(_InvoiceRecordInline):
     model = Payment
-    agent_path = "invoice__company__agent"
-    staff_actions = frozenset({"view"})
     fields = ("paid_on", "method", "reference", "amount", "recorded_by")
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-    max_num = 0
 
 
-class InvoiceEmailInline(AgentScopedInline, admin.TabularInline):
+class InvoiceEmailInline(_InvoiceRecordInline):
     model = InvoiceEmail
-    agent_path = "invoice__company__agent"
-    staff_actions = frozenset({"view"})
     fields = ("purpose", "to", "status", "sent_at", "attempt_log")
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
-    max_num = 0
 
     @admin.display(description=_("attempts"))
     def attempt_log(self, obj):
