@@ -296,7 +296,9 @@ def _import_text(agent, rows):
     return cdr_import_run(cdr_import=imp, stream=io.BytesIO(text.encode()))
 
 
-def test_a_term_pool_spans_months_whatever_order_the_files_arrive_in(db):
+def _term_company(code: str):
+    """A company whose 400-850-0001 is on a term plan with a 100-minute pool,
+    activated 2026-01-15, with no calls yet."""
     from tests.factories import (
         CompanyFactory,
         PhoneNumberFactory,
@@ -304,14 +306,19 @@ def test_a_term_pool_spans_months_whatever_order_the_files_arrive_in(db):
         TermPlanFactory,
     )
 
-    # Given a 3-year term plan with a 100-minute pool, activated mid-January
     company = CompanyFactory()
     SubscriptionFactory(
         company=company,
         number=PhoneNumberFactory(number="4008500001", status="subscribed"),
         activated_on=dt.date(2026, 1, 15),
-        plan=TermPlanFactory(code="t100", included_minutes=100),
+        plan=TermPlanFactory(code=code, included_minutes=100),
     )
+    return company
+
+
+def test_a_term_pool_spans_months_whatever_order_the_files_arrive_in(db):
+    # Given a 3-year term plan with a 100-minute pool, activated mid-January
+    company = _term_company("t100")
     # When February arrives first, then March (a month with no calls yet,
     # rated straight from the file), then January late
     _import_text(company.agent, [("F-1", "2026-02-10 10:00:00", 80 * 60)])
@@ -332,20 +339,7 @@ def test_a_term_pool_spans_months_whatever_order_the_files_arrive_in(db):
 
 
 def test_a_month_rated_from_the_file_uses_what_earlier_months_left(db):
-    from tests.factories import (
-        CompanyFactory,
-        PhoneNumberFactory,
-        SubscriptionFactory,
-        TermPlanFactory,
-    )
-
-    company = CompanyFactory()
-    SubscriptionFactory(
-        company=company,
-        number=PhoneNumberFactory(number="4008500001", status="subscribed"),
-        activated_on=dt.date(2026, 1, 15),
-        plan=TermPlanFactory(code="t100b", included_minutes=100),
-    )
+    company = _term_company("t100b")
     _import_text(company.agent, [("F-1", "2026-02-10 10:00:00", 80 * 60)])
     _import_text(
         company.agent,
@@ -378,21 +372,8 @@ def test_a_nul_byte_in_a_file_rejects_only_its_row(cdr_world):
 
 
 def test_one_file_with_two_new_months_of_a_term_shares_the_pool(db):
-    from tests.factories import (
-        CompanyFactory,
-        PhoneNumberFactory,
-        SubscriptionFactory,
-        TermPlanFactory,
-    )
-
     # Given a term plan with a 100-minute pool and no calls stored yet
-    company = CompanyFactory()
-    SubscriptionFactory(
-        company=company,
-        number=PhoneNumberFactory(number="4008500001", status="subscribed"),
-        activated_on=dt.date(2026, 1, 15),
-        plan=TermPlanFactory(code="t100c", included_minutes=100),
-    )
+    company = _term_company("t100c")
     # When one file brings February (80 min) and March (50 min) together
     _import_text(
         company.agent,
