@@ -65,7 +65,7 @@ from billing.cdr_format import (
 )
 from billing.models import CallRecord, CdrImport, CdrImportError
 from billing.services import rating as rating_service
-from billing.services.cdr_import_sql import rate_staged
+from billing.services.cdr_import_sql import SqlRating
 from billing.services.rating import (
     IncomingCall,
     IncomingRatings,
@@ -593,30 +593,37 @@ class _PgLoader:
                 " WHERE c.call_id = s.call_id"
             )
             duplicates = cur.rowcount
+            cur.execute(f"SELECT count(*) FROM {self.stage}")  # noqa: S608
+            self.staged = cur.fetchone()[0]
         clock.lap("dedupe")
+        sql_rating = self._prepare_sql_rating()
         session = RatingSession()
-        result = self._rate(session)
-        clock.lap("rate")
-        now = timezone.now()
+        result = self._rate(session, sql_rating)
+        clock.lap("rate (other months)")
+        imported, conflicts = self._insert(table, sql_rating, result.rated_at)
+        clock.lap("rate and insert")
         with connection.cursor() as cur:
-            imported = self._insert(cur, table, [result.rated_at, now, imp.pk])
-            clock.lap("insert")
             cur.execute(
                 "INSERT INTO billing_cdrimporterror"  # noqa: S608
                 " (cdr_import_id, line_number, raw, reason)"
                 f" SELECT %s, line, raw, reason FROM {self.errors} ORDER BY line",
                 [imp.pk],
             )
+            sql_rating.drop(cur)
         # Rows another writer stored meanwhile (ON CONFLICT) count as duplicates.
         duplicates += self.staged - imported
         session.finish(result)
         # Every month of the file was rated against the pool as stored before
         # the import. When a file brings several months of one subscription,
         # a later month of a term draws on what the earlier months (now
-        # stored) used: re-rate those months, in order, now.
-        later = self._later_months()
+        # stored) used: re-rate those months, in order, now. So are the
+        # months rated in SQL when another writer stored one of their calls
+        # meanwhile: their pool was shared with a call that is not ours.
+        later = set(self._later_months())
+        if conflicts:
+            later |= sql_rating.keys
         if later:
-            rating_service.calls_rate_many(keys=later)
+            rating_service.calls_rate_many(keys=sorted(later, key=lambda k: k[1]))
         clock.lap("re-rate")
         _store_summary(
             imp,
@@ -639,42 +646,100 @@ class _PgLoader:
             )
             return cur.fetchall()
 
-    def _insert(self, cur, table: str, params: list) -> int:
-        """Insert the staged calls, rated; returns how many were inserted.
+    def _insert(
+        self, table: str, sql_rating: SqlRating, rated_at: dt.datetime
+    ) -> tuple[int, bool]:
+        """Insert the staged calls, rated; returns (how many were inserted,
+        whether another writer had stored some of them meanwhile).
 
-        The duplicates were deleted under the call-insert lock, which every
-        import path takes, so a plain INSERT is the rule: ``ON CONFLICT`` costs
-        a speculative insertion per row (about twice the insert's time). A
-        call stored meanwhile by a writer that does not take the lock makes
-        the plain INSERT fail; it is then redone with ``ON CONFLICT DO
-        NOTHING`` and such a call counts as a duplicate, as before.
+        The months rated in SQL go straight from the stage to the call table
+        (one ``INSERT … SELECT`` with the rating, in the order of the main
+        index); the others join their ratings from the session. The
+        duplicates were deleted under the call-insert lock, which every
+        import path takes, so a plain INSERT is the rule: ``ON CONFLICT``
+        costs a speculative insertion per row (about twice the insert's
+        time). A call stored meanwhile by a writer that does not take the
+        lock makes the plain INSERT fail; it is then redone with ``ON
+        CONFLICT DO NOTHING`` and such a call counts as a duplicate.
         """
-        sql = (
-            f"INSERT INTO {table} (call_id, company_id, subscription_id,"  # noqa: S608
-            " number_id, caller_number, caller_area, answer_number, start_time,"
-            " period, duration_seconds, direction, status, band,"
-            " billable_minutes, pool_minutes, charged_minutes, rate, amount,"
-            " rated_at, created_at, cdr_import_id)"
-            " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
-            " s.caller_number, s.caller_area, s.answer_number,"
-            " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"
-            " s.duration_seconds, s.direction, s.status,"
-            " coalesce(r.band, ''), coalesce(r.billable, 0),"
-            " coalesce(r.pool, 0), coalesce(r.charged, 0), coalesce(r.rate, 0),"
-            " coalesce(r.amount, 0), CASE WHEN r.line IS NULL THEN NULL"
-            " ELSE %s::timestamptz END, %s, %s"
-            f" FROM {self.stage} s LEFT JOIN {self.ratings} r ON r.line = s.line"
-            " ORDER BY s.subscription_id, s.period, s.start_local, s.call_id"
-        )
-        try:
-            with transaction.atomic():
-                cur.execute(sql, params)
-        except IntegrityError:
-            cur.execute(sql + " ON CONFLICT (call_id) DO NOTHING", params)
-        return cur.rowcount
+        now = timezone.now()
 
-    def _rate(self, session: RatingSession) -> IncomingRatings:
-        """Rate the staged calls, a batch of whole subscription-months at a time.
+        def insert(cur, on_conflict: bool) -> int:
+            inserted = sql_rating.insert_calls(
+                cur,
+                table=table,
+                rated_at=rated_at,
+                created_at=now,
+                import_id=self.imp.pk,
+                on_conflict=on_conflict,
+            )
+            sql = (
+                f"INSERT INTO {table} (call_id, company_id, subscription_id,"  # noqa: S608
+                " number_id, caller_number, caller_area, answer_number, start_time,"
+                " period, duration_seconds, direction, status, band,"
+                " billable_minutes, pool_minutes, charged_minutes, rate, amount,"
+                " rated_at, created_at, cdr_import_id)"
+                " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
+                " s.caller_number, s.caller_area, s.answer_number,"
+                " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"
+                " s.duration_seconds, s.direction, s.status,"
+                " coalesce(r.band, ''), coalesce(r.billable, 0),"
+                " coalesce(r.pool, 0), coalesce(r.charged, 0), coalesce(r.rate, 0),"
+                " coalesce(r.amount, 0), CASE WHEN r.line IS NULL THEN NULL"
+                " ELSE %s::timestamptz END, %s, %s"
+                f" FROM {self.stage} s LEFT JOIN {self.ratings} r ON r.line = s.line"
+                f" WHERE NOT EXISTS (SELECT 1 FROM {sql_rating.done} d"
+                "  WHERE d.subscription_id = s.subscription_id"
+                "  AND d.period = s.period)"
+                " ORDER BY s.subscription_id, s.period, s.start_local, s.call_id"
+            )
+            if on_conflict:
+                sql += " ON CONFLICT (call_id) DO NOTHING"
+            cur.execute(sql, [rated_at, now, self.imp.pk])
+            return inserted + cur.rowcount
+
+        with connection.cursor() as cur:
+            try:
+                with transaction.atomic():
+                    return insert(cur, on_conflict=False), False
+            except IntegrityError:
+                return insert(cur, on_conflict=True), True
+
+    def _prepare_sql_rating(self) -> SqlRating:
+        """The months the SQL path rates (see ``cdr_import_sql``).
+
+        Only a subscription's earliest staged month with no stored calls is
+        rated there: a later staged month of a term plan draws on a pool the
+        earlier staged calls use, which only the generic path accounts for.
+        """
+        fresh = self._fresh_inputs()
+        first: dict[int, dt.date] = {}
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT subscription_id, min(period) FROM {self.stage}"  # noqa: S608
+                " GROUP BY subscription_id"
+            )
+            first = dict(cur.fetchall())
+        segments = {
+            key: inputs.segments
+            for key, inputs in fresh.items()
+            if inputs.segments and first.get(key[0]) == key[1]
+        }
+        calendar = (
+            next(iter(fresh.values())).calendar if fresh else core.Calendar()
+        )
+        with connection.cursor() as cur:
+            return SqlRating.prepare(
+                cur,
+                stage=self.stage,
+                segments=segments,
+                calendar=calendar,
+                suffix=str(self.imp.pk),
+            )
+
+    def _rate(self, session: RatingSession, sql_rating: SqlRating) -> IncomingRatings:
+        """Rate the staged calls of the months the SQL path does not rate, a
+        batch of whole subscription-months at a time.
 
         The ratings go to a temp table joined by the insert. Calls the rating
         finds outside the subscription's active days become rejected rows.
@@ -686,9 +751,6 @@ class _PgLoader:
                 " rate numeric(8,4), amount numeric(14,4))"
             )
         total = IncomingRatings(ratings={}, outside=[], rated_at=timezone.now())
-        fresh = self._fresh_inputs()
-        self.staged = 0
-        done = self._rate_in_sql(fresh)
         lines: dict[str, int] = {}
         batch: list[IncomingCall] = []
         out: list[str] = []
@@ -709,56 +771,28 @@ class _PgLoader:
             batch.clear()
             lines.clear()
 
-        def rate_group(key, group) -> None:
-            """A month with no stored calls: the pure core rates it directly."""
-            inputs = fresh.get(key)
-            if inputs is not None and inputs.segments:
-                calls = [inc.call for inc in group]
-                try:
-                    ratings = core.rate_month(calls, inputs.segments, inputs.calendar)
-                except core.RatingError:
-                    pass  # e.g. a day without a plan: the session sorts it out
-                else:
-                    emit(
-                        ratings,
-                        {
-                            c.call_id: line
-                            for c, line in zip(calls, group_lines, strict=True)
-                        },
-                    )
-                    return
-            for inc, line in zip(group, group_lines, strict=True):
-                lines[inc.call.call_id] = line
-                batch.append(inc)
-
         raw = connection.connection
         with raw.cursor(name=f"cdr_rate_{self.imp.pk}") as named:
             named.itersize = 20_000
             named.execute(
                 "SELECT line, subscription_id, period, call_id, start_local,"  # noqa: S608
                 " duration_seconds, direction, status"
-                f" FROM {self.stage} WHERE (subscription_id, period) NOT IN"
-                " (SELECT * FROM unnest(%s::bigint[], %s::date[]))"
-                " ORDER BY subscription_id, period",
-                [[k[0] for k in done], [k[1] for k in done]],
+                f" FROM {self.stage} s WHERE NOT EXISTS (SELECT 1"
+                f"  FROM {sql_rating.done} d WHERE d.subscription_id ="
+                "  s.subscription_id AND d.period = s.period)"
+                " ORDER BY subscription_id, period"
             )
             current = None
-            group: list[IncomingCall] = []
-            group_lines: list[int] = []
             for line, sub_id, period, call_id, start, secs, direction, status in named:
-                self.staged += 1
                 if (sub_id, period) != current:
-                    if group:
-                        rate_group(current, group)
-                        group, group_lines = [], []
                     current = (sub_id, period)
                     if len(batch) >= RATE_BATCH:
                         rate_batch()
                     if len(out) >= CHUNK_ROWS:
                         self._copy(self.ratings, RATING_COLUMNS, out)
                         out.clear()
-                group_lines.append(line)
-                group.append(
+                lines[call_id] = line
+                batch.append(
                     IncomingCall(
                         sub_id,
                         core.CallIn(
@@ -770,8 +804,6 @@ class _PgLoader:
                         ),
                     )
                 )
-            if group:
-                rate_group(current, group)
         if batch:
             rate_batch()
         if out:
@@ -782,42 +814,6 @@ class _PgLoader:
             if total.outside:
                 self._reject_outside(cur, total.outside)
         return total
-
-    def _rate_in_sql(
-        self, fresh: Mapping[tuple[int, dt.date], RatingInputs]
-    ) -> list[tuple[int, dt.date]]:
-        """Rate the fresh months set-based in SQL; returns the months rated.
-
-        Only a subscription's earliest staged month is rated here: a later
-        staged month of a term plan draws on a pool the earlier staged calls
-        use, which only the generic path accounts for.
-        """
-        first: dict[int, dt.date] = {}
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT subscription_id, min(period) FROM {self.stage}"  # noqa: S608
-                " GROUP BY subscription_id"
-            )
-            first = dict(cur.fetchall())
-        segments = {
-            key: inputs.segments
-            for key, inputs in fresh.items()
-            if inputs.segments and first.get(key[0]) == key[1]
-        }
-        if not segments:
-            return []
-        calendar = next(iter(fresh.values())).calendar
-        with connection.cursor() as cur:
-            keys, rated = rate_staged(
-                cur,
-                stage=self.stage,
-                out=self.ratings,
-                segments=segments,
-                calendar=calendar,
-                suffix=str(self.imp.pk),
-            )
-        self.staged += rated
-        return sorted(keys)
 
     def _fresh_inputs(self) -> dict[tuple[int, dt.date], RatingInputs]:
         """Rating inputs of the staged months that have no stored calls yet.

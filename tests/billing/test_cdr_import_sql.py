@@ -329,8 +329,8 @@ def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
     )
     original = service._PgLoader._rate
 
-    def rate_then_other_writer(self, session):
-        out = original(self, session)
+    def rate_then_other_writer(self, session, sql_rating):
+        out = original(self, session, sql_rating)
         sub = cdr_world.sub_a1
         CallRecord.objects.create(
             call_id="M2",
@@ -356,3 +356,5 @@ def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
         "M1",
         "M2",
     ]
+    # and the month, whose pool the other writer's call shares, is re-rated
+    assert not CallRecord.objects.filter(rated_at__isnull=True).exists()
