@@ -30,6 +30,7 @@ generic path: the same validation, ``bulk_create`` in batches and
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import logging
 import time
@@ -278,7 +279,30 @@ def cdr_import_run(
     return imp
 
 
+@contextmanager
+def _collector_paused():
+    """No cyclic garbage collection while reading a file.
+
+    Reading creates millions of short-lived lists and tuples and no
+    reference cycles: reference counting frees them, and the collector,
+    triggered every few hundred allocations, would only walk the live
+    objects again and again (a third of the reading time of a large file).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _stream_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
+    with _collector_paused():
+        _read_rows(imp, reader, loader)
+
+
+def _read_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
     started = time.perf_counter()
     validator = RowValidator(
         number_directory(), agent_id=imp.agent_id, columns=reader.columns
@@ -725,9 +749,7 @@ class _PgLoader:
             for key, inputs in fresh.items()
             if inputs.segments and first.get(key[0]) == key[1]
         }
-        calendar = (
-            next(iter(fresh.values())).calendar if fresh else core.Calendar()
-        )
+        calendar = next(iter(fresh.values())).calendar if fresh else core.Calendar()
         with connection.cursor() as cur:
             return SqlRating.prepare(
                 cur,

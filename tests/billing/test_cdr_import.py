@@ -390,3 +390,25 @@ def test_one_file_with_two_new_months_of_a_term_shares_the_pool(db):
     assert (m1.pool_minutes, m1.charged_minutes) == (20, 30)
     keys = {(c.subscription_id, c.period) for c in CallRecord.objects.all()}
     assert calls_rate_many(keys=keys).changed == 0
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["done", "failed"])
+def test_garbage_collection_is_back_on_after_an_import(cdr_world, monkeypatch, fails):
+    # Given an import (reading pauses the cyclic garbage collector), which
+    # may fail half-way
+    import gc
+
+    from billing.services import cdr_import as service
+
+    if fails:
+
+        def broken(self):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(service._PgLoader, "flush", broken)
+    assert gc.isenabled()
+    # When the file is imported
+    imp = cdr_import_file(path=FILES / "utf8.csv", agent=cdr_world.agent)
+    # Then the collector runs again, whatever became of the import
+    assert gc.isenabled()
+    assert imp.status == ("failed" if fails else "done")
