@@ -17,8 +17,13 @@ pytestmark = pytest.mark.django_db
 
 def test_the_database_refuses_to_delete_a_subscription_with_calls():
     call = CallRecordFactory()
-    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cur:
-        cur.execute("DELETE FROM plans_subscription WHERE id = %s", [call.subscription_id])
+    sql = "DELETE FROM plans_subscription WHERE id = %s"
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(sql, [call.subscription_id])
     assert Subscription.objects.filter(pk=call.subscription_id).exists()
 
 
@@ -41,6 +46,10 @@ def test_a_subscription_without_calls_can_still_be_deleted():
 def test_nor_can_the_company_or_number_of_a_call_be_deleted(table):
     call = CallRecordFactory()
     key = call.company_id if table == "accounts_company" else call.number_id
-    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cur:
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute(f"DELETE FROM {table} WHERE id = %s", [key])  # noqa: S608
