@@ -11,16 +11,15 @@ PostgreSQL (the fast path, files of any size, bounded memory)
      within the file).
   2. In one transaction, under an advisory lock that serialises call
      inserts: drop the staged rows whose call_id is already stored (the
-     duplicates), rate the calls, insert them with one ``INSERT … SELECT``
-     in (subscription, month, start) order, move the rejected rows into
+     duplicates), rate the calls, insert them, move the rejected rows into
      ``CdrImportError`` and store the summary.
-  Rating happens before the insert, so each row is written once: a
-  subscription-month with no stored calls yet (and none in later months, so
-  no term pool downstream) is rated from the staged rows by the pure core
-  (``billing.rating.rate_month``) with the inputs the rating service would
-  load; every other month goes through ``RatingSession`` (late and
-  out-of-order calls, frozen calls of issued invoices, term pools that
-  cascade), whose ``finish`` re-rates what must be after the insert.
+  Each row is written once, rated. A subscription's earliest staged month
+  with no stored calls (the common case: the month's file) is rated in SQL
+  and inserted by the same ``INSERT … SELECT`` (``cdr_import_sql``), with
+  the inputs the rating service would load. Every other month goes through
+  ``RatingSession`` (late and out-of-order calls, frozen calls of issued
+  invoices, term pools that cascade), whose ratings are joined by a second
+  insert and whose ``finish`` re-rates what must be.
 
 Other databases (SQLite, the embedded default) and API batches use the
 generic path: the same validation, ``bulk_create`` in batches and
