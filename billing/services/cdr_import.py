@@ -616,8 +616,13 @@ class _PgLoader:
                 " WHERE c.call_id = s.call_id"
             )
             duplicates = cur.rowcount
-            cur.execute(f"SELECT count(*) FROM {self.stage}")  # noqa: S608
-            self.staged = cur.fetchone()[0]
+            cur.execute(
+                f"SELECT subscription_id, period, count(*) FROM {self.stage}"  # noqa: S608
+                " GROUP BY subscription_id, period"
+            )
+            counts = cur.fetchall()
+        self.months = sorted((sub_id, period) for sub_id, period, _n in counts)
+        self.staged = sum(n for _s, _p, n in counts)
         clock.lap("dedupe")
         sql_rating = self._prepare_sql_rating()
         session = RatingSession()
@@ -658,16 +663,14 @@ class _PgLoader:
 
     def _later_months(self) -> list[tuple[int, dt.date]]:
         """Staged months after each subscription's earliest staged month."""
-        with connection.cursor() as cur:
-            # A join on each subscription's first month, not a correlated
-            # subquery: that one scans the stage once per staged row.
-            cur.execute(
-                f"SELECT DISTINCT s.subscription_id, s.period FROM {self.stage} s"  # noqa: S608
-                " JOIN (SELECT subscription_id, min(period) AS first"
-                f" FROM {self.stage} GROUP BY subscription_id) f"
-                " ON f.subscription_id = s.subscription_id WHERE s.period > f.first"
-            )
-            return cur.fetchall()
+        first = self._first_months()
+        return [(sub_id, p) for sub_id, p in self.months if p > first[sub_id]]
+
+    def _first_months(self) -> dict[int, dt.date]:
+        first: dict[int, dt.date] = {}
+        for sub_id, period in self.months:  # sorted: the first one wins
+            first.setdefault(sub_id, period)
+        return first
 
     def _insert(
         self, table: str, sql_rating: SqlRating, rated_at: dt.datetime
@@ -736,13 +739,7 @@ class _PgLoader:
         earlier staged calls use, which only the generic path accounts for.
         """
         fresh = self._fresh_inputs()
-        first: dict[int, dt.date] = {}
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT subscription_id, min(period) FROM {self.stage}"  # noqa: S608
-                " GROUP BY subscription_id"
-            )
-            first = dict(cur.fetchall())
+        first = self._first_months()
         segments = {
             key: inputs.segments
             for key, inputs in fresh.items()
@@ -844,13 +841,18 @@ class _PgLoader:
         ``calls_rate_many`` would rate it after the insert. Its subscriptions
         are locked like the rating service locks them.
         """
+        if not self.months:
+            return {}
         table = CallRecord._meta.db_table
         with connection.cursor() as cur:
+            # Once per staged month (not per staged row): an index probe each.
             cur.execute(
-                f"SELECT DISTINCT s.subscription_id, s.period FROM {self.stage} s"  # noqa: S608
+                "SELECT s.subscription_id, s.period"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::date[]) AS s(subscription_id, period)"
                 f" WHERE NOT EXISTS (SELECT 1 FROM {table} c"
                 " WHERE c.subscription_id = s.subscription_id"
-                " AND c.period >= s.period)"
+                " AND c.period >= s.period)",
+                [[k[0] for k in self.months], [k[1] for k in self.months]],
             )
             keys = cur.fetchall()
         if not keys:
