@@ -200,6 +200,16 @@ class ServicesChangeForm(forms.Form):
     )
 
 
+class AnswerNumbersForm(forms.Form):
+    answer_phones = AnswerPhonesField(
+        label=_("Answering numbers"),
+        help_text=_(
+            "Mobile or landline numbers that ring when someone calls your 400 "
+            "number, one per line, e.g. 13800138000 or 010-12345678."
+        ),
+    )
+
+
 class EndSubscriptionForm(forms.Form):
     confirm = forms.BooleanField(
         label=_(

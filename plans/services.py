@@ -545,6 +545,79 @@ def _change_services(sub: Subscription, wanted: dict, today: dt.date) -> None:
     )
 
 
+def subscription_change_answer_numbers(
+    *,
+    subscription: Subscription,
+    phones: Iterable[str],
+    by,
+    today: dt.date | None = None,
+) -> list[str]:
+    """Make ``phones`` the numbers that ring, from today; returns them (E.164).
+
+    Where calls ring changes at once, not from the 1st like a package: a
+    number kept keeps its period, a number dropped stops ringing after
+    yesterday (or disappears if it was added today), a new number rings from
+    today. Extra
+    answering numbers are billed by the day they are bound (BILLING-RULES),
+    so a change costs only the days it is in force.
+    """
+    today = _today(today)
+    phones = answer_phones_clean(phones)
+    with transaction.atomic():
+        sub = _locked_live(subscription)
+        before = _answer_periods(sub)
+        _change_answer_numbers(sub, phones, today)
+        audit_record(
+            actor=by,
+            action="subscription.change_answer_numbers",
+            target=sub,
+            before={"answer_numbers": before},
+            after={"answer_numbers": _answer_periods(sub)},
+        )
+    return phones
+
+
+def _answer_periods(sub: Subscription) -> list[list]:
+    return [
+        [phone, start, end]
+        for phone, start, end in AnswerNumber.objects.filter(subscription=sub)
+        .order_by("start_date", "pk")
+        .values_list("phone", "start_date", "end_date")
+    ]
+
+
+def _change_answer_numbers(sub: Subscription, phones: list[str], today: dt.date):
+    """The body of subscription_change_answer_numbers, run under its lock."""
+    rows = AnswerNumber.objects.filter(subscription=sub)
+    if sub.status == Subscription.Status.PENDING:
+        # Not switched on yet: no dates, the list is simply replaced.
+        rows.exclude(phone__in=phones).delete()
+        have = set(rows.values_list("phone", flat=True))
+        AnswerNumber.objects.bulk_create(
+            AnswerNumber(subscription=sub, phone=p) for p in phones if p not in have
+        )
+        return
+    start = max(today, sub.activated_on or today)
+    # Numbers added today (or for later) and no longer wanted never rang.
+    rows.filter(start_date__gte=start).exclude(phone__in=phones).delete()
+    in_force = rows.filter(Q(end_date__isnull=True) | Q(end_date__gte=start))
+    for row in in_force:
+        end = None if row.phone in phones else start - dt.timedelta(days=1)
+        if row.end_date != end:
+            row.end_date = end
+            row.save(update_fields=["end_date"])
+    have = set(
+        rows.filter(Q(end_date__isnull=True) | Q(end_date__gte=start)).values_list(
+            "phone", flat=True
+        )
+    )
+    AnswerNumber.objects.bulk_create(
+        AnswerNumber(subscription=sub, phone=p, start_date=start)
+        for p in phones
+        if p not in have
+    )
+
+
 def subscription_end(
     *, subscription: Subscription, by, today: dt.date | None = None
 ) -> Subscription:

@@ -13,6 +13,7 @@ from accounts.decorators import company_member_required, owner_required
 
 from . import pricing, selectors, services
 from .forms import (
+    AnswerNumbersForm,
     CheckoutForm,
     EndSubscriptionForm,
     HoldForm,
@@ -332,6 +333,34 @@ def change_services(request, pk: int):
         }
     )
     return render(request, "plans/change_services.html", context)
+
+
+@owner_required
+def change_answer_numbers(request, pk: int):
+    subscription = _subscription_or_404(request, pk)
+    if response := _live_or_redirect(request, subscription):
+        return response
+    context = _subscription_context(request, subscription)
+    current = "\n".join(a.phone for a in context["answer_numbers"])
+    form = AnswerNumbersForm(request.POST or None, initial={"answer_phones": current})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.subscription_change_answer_numbers(
+                subscription=subscription,
+                phones=form.cleaned_data["answer_phones"],
+                by=request.user,
+            )
+        except services.PlansError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                _("Calls to %(number)s now ring the numbers you saved.")
+                % {"number": subscription.number.display},
+            )
+            return redirect("plans:subscription", pk=subscription.pk)
+    context["form"] = form
+    return render(request, "plans/change_answer_numbers.html", context)
 
 
 @owner_required

@@ -105,6 +105,7 @@ def portal_pages(world: World) -> dict[str, str]:
         "number": f"/numbers/mine/{sub}/",
         "change-package": f"/numbers/mine/{sub}/package/",
         "change-services": f"/numbers/mine/{sub}/services/",
+        "change-answering": f"/numbers/mine/{sub}/answering/",
         "month-to-date": "/billing/this-month/",
         "bills": "/billing/invoices/",
         "bill": f"/billing/invoices/{world.invoice.pk}/",

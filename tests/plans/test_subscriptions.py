@@ -7,10 +7,13 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from audit.models import AuditEvent
 from plans import selectors, services
 from plans.models import (
+    AnswerNumber,
+    CatalogSettings,
     PhoneNumber,
     Subscription,
     SubscriptionPlanPeriod,
@@ -457,6 +460,7 @@ def test_another_companys_subscription_is_a_404_everywhere(client, active):
         "plans:subscription",
         "plans:change_plan",
         "plans:change_services",
+        "plans:change_answer_numbers",
         "plans:end",
     ):
         assert client.get(reverse(name, args=[active.pk])).status_code == 404
@@ -541,3 +545,143 @@ def test_another_company_gets_no_pool_figures(active):
         )
         is None
     )
+
+
+# --- answering numbers ----------------------------------------------------------
+def answer_rows(subscription):
+    return list(
+        AnswerNumber.objects.filter(subscription=subscription)
+        .order_by("start_date", "phone")
+        .values_list("phone", "start_date", "end_date")
+    )
+
+
+def test_answering_numbers_change_from_today(active, owner):
+    # given a number that rings one phone since activation
+    AnswerNumber.objects.create(
+        subscription=active, phone="+8613800138000", start_date=D(2026, 3, 1)
+    )
+    # when the owner keeps it, adds a landline and saves on the 14th
+    services.subscription_change_answer_numbers(
+        subscription=active,
+        phones=["13800138000", "010-12345678"],
+        by=owner,
+        today=D(2026, 5, 14),
+    )
+    # then the kept phone keeps its period and the new one rings from today
+    assert answer_rows(active) == [
+        ("+8613800138000", D(2026, 3, 1), None),
+        ("+861012345678", D(2026, 5, 14), None),
+    ]
+    # when, on the 20th, only the landline is kept
+    services.subscription_change_answer_numbers(
+        subscription=active, phones=["010 1234 5678"], by=owner, today=D(2026, 5, 20)
+    )
+    # then the mobile stopped ringing after the 19th
+    assert answer_rows(active) == [
+        ("+8613800138000", D(2026, 3, 1), D(2026, 5, 19)),
+        ("+861012345678", D(2026, 5, 14), None),
+    ]
+    assert (
+        AuditEvent.objects.filter(
+            action="subscription.change_answer_numbers", target_id=str(active.pk)
+        ).count()
+        == 2
+    )
+
+
+def test_a_number_added_and_dropped_the_same_day_never_rang(active, owner):
+    AnswerNumber.objects.create(
+        subscription=active, phone="+8613800138000", start_date=D(2026, 3, 1)
+    )
+    day = D(2026, 5, 14)
+    services.subscription_change_answer_numbers(
+        subscription=active, phones=["13800138000", "13900139000"], by=owner, today=day
+    )
+    services.subscription_change_answer_numbers(
+        subscription=active, phones=["13800138000"], by=owner, today=day
+    )
+    assert answer_rows(active) == [("+8613800138000", D(2026, 3, 1), None)]
+
+
+def test_before_activation_the_answering_numbers_are_replaced(pending, owner):
+    services.subscription_change_answer_numbers(
+        subscription=pending, phones=["13900139000"], by=owner
+    )
+    assert answer_rows(pending) == [("+8613900139000", None, None)]
+
+
+@pytest.mark.parametrize(
+    ("phones", "fragment"),
+    [([], "at least one"), (["12345"], "12345"), (["13800138000"] * 2, "twice")],
+)
+def test_bad_answering_numbers_change_nothing(active, owner, phones, fragment):
+    AnswerNumber.objects.create(
+        subscription=active, phone="+8613800138000", start_date=D(2026, 3, 1)
+    )
+    with (
+        translation.override("en"),
+        pytest.raises(services.InvalidAnswerNumbers, match=fragment),
+    ):
+        services.subscription_change_answer_numbers(
+            subscription=active, phones=phones, by=owner
+        )
+    assert answer_rows(active) == [("+8613800138000", D(2026, 3, 1), None)]
+
+
+def test_an_extra_answering_number_is_billed_from_the_day_it_is_added(
+    active, owner, standard
+):
+    # given a package with one answering number included and ¥10 a month for
+    # each further one, and a second phone added on 16 April (30-day month)
+    from billing.services.invoices import invoice_compute
+
+    CatalogSettings.objects.update_or_create(
+        pk=1, defaults={"extra_answer_number_fee": Decimal("10.00")}
+    )
+    standard.included_answer_numbers = 1
+    standard.save()
+    AnswerNumber.objects.create(
+        subscription=active, phone="+8613800138000", start_date=D(2026, 3, 1)
+    )
+    services.subscription_change_answer_numbers(
+        subscription=active,
+        phones=["13800138000", "13900139000"],
+        by=owner,
+        today=D(2026, 4, 16),
+    )
+    # when April is billed
+    month = invoice_compute(company=active.company, period=D(2026, 4, 1))
+    # then 15 of 30 days of one extra number are charged: ¥5.00
+    (extra,) = [line for line in month.lines if line.kind == "extra_answer"]
+    assert extra.amount == Decimal("5.00")
+    assert (extra.period_start, extra.period_end) == (D(2026, 4, 16), D(2026, 4, 30))
+
+
+def test_the_owner_changes_answering_numbers_in_the_portal(client, active, owner):
+    AnswerNumber.objects.create(
+        subscription=active, phone="+8613800138000", start_date=D(2026, 3, 1)
+    )
+    client.force_login(owner)
+    url = reverse("plans:change_answer_numbers", args=[active.pk])
+
+    page = client.get(url)
+    bad = client.post(url, {"answer_phones": "not a phone"})
+    good = client.post(url, {"answer_phones": "13800138000\n13900139000"})
+
+    assert "+8613800138000" in page.content.decode()
+    assert bad.status_code == 200
+    assert "not a phone" in bad.content.decode()
+    assert good.status_code == 302
+    assert {p for p, _s, e in answer_rows(active) if e is None} == {
+        "+8613800138000",
+        "+8613900139000",
+    }
+
+
+def test_finance_and_members_cannot_change_answering_numbers(client, active, company):
+    for role in ("finance", "member"):
+        client.force_login(UserFactory(company=company, role=role))
+        url = reverse("plans:change_answer_numbers", args=[active.pk])
+        assert client.post(url, {"answer_phones": "13900139000"}).status_code == 404
+    assert not AnswerNumber.objects.filter(subscription=active).exists()

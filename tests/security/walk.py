@@ -230,6 +230,7 @@ ROUTE_ARGUMENTS = {
     "plans:subscription": {"pk": lambda w: w.subscription.pk},
     "plans:change_plan": {"pk": lambda w: w.subscription.pk},
     "plans:change_services": {"pk": lambda w: w.subscription.pk},
+    "plans:change_answer_numbers": {"pk": lambda w: w.subscription.pk},
     "plans:end": {"pk": lambda w: w.subscription.pk},
     "billing:invoice_detail": {"pk": lambda w: w.invoice.pk},
     "billing:invoice_pdf": {"pk": lambda w: w.invoice.pk},
