@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import company_member_required, owner_required
 
@@ -108,10 +108,21 @@ def hold(request):
     return redirect("plans:checkout", pk=new_hold.pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @owner_required
 def hold_cancel(request, pk: int):
+    """GET asks for confirmation (anyone may take the number next); POST
+    releases it."""
     the_hold = _hold_or_404(request, pk)
+    if request.method == "GET":
+        if the_hold.released_at or the_hold.converted_at:
+            messages.info(
+                request,
+                _("%(number)s is no longer held.")
+                % {"number": the_hold.number.display},
+            )
+            return redirect("plans:my_numbers")
+        return render(request, "plans/hold_cancel.html", {"hold": the_hold})
     services.hold_cancel(hold=the_hold, by=request.user)
     messages.success(
         request,

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from accounts.decorators import owner_required
 from billing.forms import ApiKeyForm
@@ -43,10 +43,18 @@ def api_keys(request):
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @owner_required
 def api_key_revoke(request, pk: int):
-    key = revoke_key(company=request.user.company, pk=pk, by=request.user)
+    """GET asks for confirmation (systems using the key stop at once); POST
+    revokes."""
+    company = request.user.company
+    if request.method == "GET":
+        key = api_keys_for(company=company).filter(pk=pk, revoked_at=None).first()
+        if key is None:
+            raise Http404
+        return render(request, "billing/api_key_revoke.html", {"key": key})
+    key = revoke_key(company=company, pk=pk, by=request.user)
     if key is None:
         raise Http404
     messages.success(

@@ -176,3 +176,23 @@ def test_the_full_schema_endpoint_serves(client, db):
 
     assert response.status_code == 200
     assert b"/api/v1/invoices/" in response.content
+
+
+def test_revoking_asks_first_and_the_key_works_until_confirmed(
+    client, company, bill, key
+):
+    row, raw = key
+    login(client, company, "owner")
+    url = reverse("billing:api_key_revoke", kwargs={"pk": row.pk})
+
+    page = client.get(url)
+    still = client.get(reverse("api:invoices"), **_auth(raw)).status_code
+    client.post(url)
+    again = client.get(url)
+
+    assert page.status_code == 200
+    assert row.prefix in page.content.decode()
+    assert still == 200
+    row.refresh_from_db()
+    assert row.revoked_at is not None
+    assert again.status_code == 404  # a revoked key has nothing to confirm

@@ -67,7 +67,11 @@ def test_owner_creates_an_api_key_and_reads_the_invoice_through_the_api(
 
     # When the owner revokes the key, it stops working
     page.reload()
-    page.get_by_role("button", name=t("Revoke")).click()
+    page.get_by_role("link", name=t("Revoke")).click()
+    # after a page that says what revoking does
+    expect(page.get_by_role("heading", level=1)).to_contain_text(t("Revoke"))
+    assert api.get("/api/v1/invoices/", headers=auth).status == 200
+    page.get_by_role("button", name=t("Revoke the key")).click()
     expect(page.locator(".badge--err")).to_be_visible()
     assert api.get("/api/v1/invoices/", headers=auth).status == 401
     screenshot("api-key-revoked")

@@ -270,3 +270,26 @@ def test_the_release_task_and_new_holds_racing_never_deadlock():
         for r in results
     ), results
     assert Hold.objects.filter(number=number, released_at__isnull=True).count() == 1
+
+
+def test_releasing_asks_first_then_gives_the_number_back(
+    client, company, owner, number
+):
+    hold = services.number_hold(company=company, number=number, by=owner)
+    client.force_login(owner)
+    url = reverse("plans:hold_cancel", args=[hold.pk])
+
+    page = client.get(url)
+    hold.refresh_from_db()
+    assert page.status_code == 200
+    assert number.display in page.content.decode()
+    assert hold.released_at is None
+
+    released = client.post(url)
+    after = client.get(url)
+
+    hold.refresh_from_db()
+    number.refresh_from_db()
+    assert released.status_code == after.status_code == 302
+    assert hold.released_at is not None
+    assert number.status == PhoneNumber.Status.AVAILABLE
