@@ -12,8 +12,11 @@ from .selectors import company_owner_emails
 logger = logging.getLogger(__name__)
 
 # Talking to SMTP can fail for a while; retry with backoff. Sending twice is
-# harmless compared with not sending, so the retry is safe.
+# harmless compared with not sending, so the retry is safe, and so is
+# acknowledging late: a worker that dies while sending puts the task back
+# (tests/faults/test_account_emails.py) instead of losing the email.
 _SMTP_RETRY = {
+    "acks_late": True,
     "autoretry_for": (smtplib.SMTPException, OSError),
     "retry_backoff": True,
     "retry_backoff_max": 600,
