@@ -50,7 +50,9 @@ def _copy_rows(cur, table: str, columns: str, rows: list[tuple]) -> None:
 
 # The staged call with its rating: every column of the stage (``s.*``) plus
 # billable, taken (pool minutes), band and rate. The window runs over each
-# segment's inbound calls in (start, call_id) order.
+# segment's inbound calls in (start, call_id) order; the local start orders
+# them as the instant does (Asia/Shanghai has kept one offset since 1991),
+# without a time-zone conversion per row.
 _RATED_SELECT = (
     "SELECT *, CASE WHEN direction = 'inbound' THEN GREATEST(0, LEAST(billable,"
     "  pool - (SUM(billable) OVER w - billable))) ELSE 0 END AS taken"
