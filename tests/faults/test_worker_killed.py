@@ -138,7 +138,11 @@ def test_a_pool_process_killed_mid_batch_is_redone_by_its_worker(
     def done():
         return run.items.exclude(status=CloseRunItem.Status.PENDING).count()
 
-    wait_for(lambda: done() >= 1, timeout=60, interval=0.02)
+    # (mid-batch: a batch commits as a whole, so between two batches there is
+    # no task to lose)
+    wait_for(
+        lambda: done() >= 1 and _in_transaction(worker), timeout=60, interval=0.005
+    )
     assert worker.kill_pool_processes()
     assert 0 < done() <= COMPANIES - 2 * BATCH
 
@@ -156,6 +160,17 @@ def test_a_pool_process_killed_mid_batch_is_redone_by_its_worker(
     }
     assert got == expected
     assert set(run.items.values_list("status", flat=True)) == {"draft"}
+
+
+def _in_transaction(worker) -> bool:
+    """Whether one of the worker's database sessions is inside a transaction."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND xact_start IS NOT NULL",
+            [worker.app_name],
+        )
+        return cur.fetchone()[0] > 0
 
 
 def _inserting_calls() -> bool:
