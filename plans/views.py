@@ -268,6 +268,18 @@ def subscription_detail(request, pk: int):
     )
 
 
+def _change_or_error(request, subscription, change, done: str):
+    """Run ``change()`` (a service call); on success say ``done`` and return
+    the redirect to the number's page, else show the refusal and return None."""
+    try:
+        change()
+    except services.PlansError as exc:
+        messages.error(request, exc.message)
+        return None
+    messages.success(request, done)
+    return redirect("plans:subscription", pk=subscription.pk)
+
+
 def _live_or_redirect(request, subscription):
     if subscription.status not in selectors.LIVE:
         messages.error(request, _("This number is no longer in service."))
@@ -290,17 +302,18 @@ def change_plan(request, pk: int):
         initial={"plan": current.plan_id if current else None},
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            services.subscription_change_plan(
+        done = _change_or_error(
+            request,
+            subscription,
+            lambda: services.subscription_change_plan(
                 subscription=subscription,
                 plan=form.cleaned_data["plan"],
                 by=request.user,
-            )
-        except services.PlansError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, _("Your package change is scheduled."))
-            return redirect("plans:subscription", pk=subscription.pk)
+            ),
+            _("Your package change is scheduled."),
+        )
+        if done:
+            return done
     forfeiture = None
     if subscription.activated_on:
         forfeiture = selectors.term_forfeiture(
@@ -322,17 +335,18 @@ def change_services(request, pk: int):
     wanted = selectors.services_from(subscription=subscription, on=context["effective"])
     form = ServicesChangeForm(request.POST or None, initial={"services": list(wanted)})
     if request.method == "POST" and form.is_valid():
-        try:
-            services.subscription_change_services(
+        done = _change_or_error(
+            request,
+            subscription,
+            lambda: services.subscription_change_services(
                 subscription=subscription,
                 services=form.cleaned_data["services"],
                 by=request.user,
-            )
-        except services.PlansError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, _("Your value-added services are updated."))
-            return redirect("plans:subscription", pk=subscription.pk)
+            ),
+            _("Your value-added services are updated."),
+        )
+        if done:
+            return done
     plan = context["plan"]
     context.update(
         {
@@ -355,21 +369,19 @@ def change_answer_numbers(request, pk: int):
     current = "\n".join(a.phone for a in context["answer_numbers"])
     form = AnswerNumbersForm(request.POST or None, initial={"answer_phones": current})
     if request.method == "POST" and form.is_valid():
-        try:
-            services.subscription_change_answer_numbers(
+        done = _change_or_error(
+            request,
+            subscription,
+            lambda: services.subscription_change_answer_numbers(
                 subscription=subscription,
                 phones=form.cleaned_data["answer_phones"],
                 by=request.user,
-            )
-        except services.PlansError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                _("Calls to %(number)s now ring the numbers you saved.")
-                % {"number": subscription.number.display},
-            )
-            return redirect("plans:subscription", pk=subscription.pk)
+            ),
+            _("Calls to %(number)s now ring the numbers you saved.")
+            % {"number": subscription.number.display},
+        )
+        if done:
+            return done
     context["form"] = form
     return render(request, "plans/change_answer_numbers.html", context)
 
