@@ -65,7 +65,7 @@ from billing.cdr_format import (
 )
 from billing.models import CallRecord, CdrImport, CdrImportError
 from billing.services import rating as rating_service
-from billing.services.cdr_import_sql import SqlRating
+from billing.services.cdr_import_sql import CALL_COLUMNS, SqlRating
 from billing.services.rating import (
     IncomingCall,
     IncomingRatings,
@@ -700,11 +700,7 @@ class _PgLoader:
                 on_conflict=on_conflict,
             )
             sql = (
-                f"INSERT INTO {table} (call_id, company_id, subscription_id,"  # noqa: S608
-                " number_id, caller_number, caller_area, answer_number, start_time,"
-                " period, duration_seconds, direction, status, band,"
-                " billable_minutes, pool_minutes, charged_minutes, rate, amount,"
-                " rated_at, created_at, cdr_import_id)"
+                f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
                 " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
                 " s.caller_number, s.caller_area, s.answer_number,"
                 " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"

@@ -77,8 +77,9 @@ _RATED_SELECT = (
     '  ORDER BY start_local, call_id COLLATE "C" ROWS UNBOUNDED PRECEDING)'
 )
 
-# Call-table columns and the stage/rating expressions that fill them.
-_CALL_COLUMNS = (
+# Call-table columns an import writes, and the stage/rating expressions that
+# fill them for the months rated here.
+CALL_COLUMNS = (
     "call_id, company_id, subscription_id, number_id, caller_number,"
     " caller_area, answer_number, start_time, period, duration_seconds,"
     " direction, status, band, billable_minutes, pool_minutes,"
@@ -228,7 +229,7 @@ class SqlRating:
         if not self.keys:
             return 0
         sql = (
-            f"INSERT INTO {table} ({_CALL_COLUMNS})"  # noqa: S608
+            f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
             f" SELECT {_CALL_VALUES} FROM ({self._select()}) r"
         )
         if on_conflict:
