@@ -323,6 +323,12 @@ def parse_start(value: str) -> str:
     )
 
 
+def duplicate_in_file_reason(call_id: str) -> str:
+    return _("The call_id %(call_id)s appears more than once in this file.") % {
+        "call_id": call_id
+    }
+
+
 class RowValidator:
     """Checks rows one by one; remembers call ids to catch duplicates in a file.
 
@@ -337,14 +343,17 @@ class RowValidator:
         *,
         agent_id: int | None,
         columns: Mapping[str, int] | None = None,
+        in_file_duplicates: bool = True,
     ):
         self.numbers = numbers
         self.agent_id = agent_id
         columns = columns or {f: i for i, f in enumerate(FIELD_ORDER)}
         self.index = tuple(columns.get(f, -1) for f in FIELD_ORDER)
-        # The call ids seen so far. A dict, not a set: a dict of strings is
-        # not tracked by the garbage collector, which would otherwise walk
-        # every id of a million-row file on each full collection.
+        # The call ids seen so far (when ``in_file_duplicates``; the
+        # PostgreSQL import finds them in the database instead). A dict, not
+        # a set: a dict of strings is not tracked by the garbage collector,
+        # which would otherwise walk every id on each full collection.
+        self.in_file_duplicates = in_file_duplicates
         self.seen: dict[str, None] = {}
         self._span_cache: dict[tuple[str, str], SubscriptionSpan] = {}
 
@@ -437,12 +446,10 @@ class RowValidator:
                 % {"value": status}
             )
         span = self._span(number, local[:10])
-        if call_id in self.seen:
-            raise RowError(
-                _("The call_id %(call_id)s appears more than once in this file.")
-                % {"call_id": call_id}
-            )
-        self.seen[call_id] = None
+        if self.in_file_duplicates:
+            if call_id in self.seen:
+                raise RowError(duplicate_in_file_reason(call_id))
+            self.seen[call_id] = None
         return (
             call_id,
             self.numbers[number].number_id,
