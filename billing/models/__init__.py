@@ -1,6 +1,14 @@
 from .api_keys import AgentApiKey
 from .api_keys_company import CompanyApiKey
-from .calls import Band, CallRecord, CallStatus, CdrImport, CdrImportError, Direction
+from .calls import (
+    Band,
+    CallKey,
+    CallRecord,
+    CallStatus,
+    CdrImport,
+    CdrImportError,
+    Direction,
+)
 from .invoices import (
     CloseRun,
     CloseRunItem,
@@ -16,6 +24,7 @@ from .invoices import (
 __all__ = [
     "AgentApiKey",
     "Band",
+    "CallKey",
     "CallRecord",
     "CallStatus",
     "CdrImport",

@@ -121,7 +121,8 @@ class CallRecord(models.Model):
     line rounds the sum once.
     """
 
-    # Unique through Meta.constraints (no extra LIKE index on a hot table).
+    # Unique across all months through CallKey (the table is partitioned by
+    # month on PostgreSQL, which enforces uniqueness only within a partition).
     call_id = models.CharField(_("call id"), max_length=64)
     # company, subscription and number lead the composite indexes below, so
     # they need no single-column index of their own (fewer indexes = faster
@@ -208,6 +209,8 @@ class CallRecord(models.Model):
     class Meta:
         verbose_name = _("call")
         verbose_name_plural = _("calls")
+        # On PostgreSQL the table is partitioned by ``period`` (a partition
+        # per month, created by billing.partitions; migration 0009).
         ordering = ["start_time", "call_id"]
         indexes = [
             # Rating and the drill-down: a number's calls of a month, in order.
@@ -224,7 +227,6 @@ class CallRecord(models.Model):
             ),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["call_id"], name="call_unique_call_id"),
             models.CheckConstraint(
                 condition=Q(
                     pool_minutes__lte=models.F("billable_minutes"),
@@ -233,6 +235,28 @@ class CallRecord(models.Model):
                 name="call_minutes_within_billable",
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.call_id
+
+
+class CallKey(models.Model):
+    """The call id of every stored call, unique across all months.
+
+    The call table is partitioned by month on PostgreSQL, which can enforce
+    a unique ``call_id`` only within a partition; this narrow table makes
+    imports idempotent across months. Triggers on the call table keep it
+    (migration 0009): inserting a call whose id is stored fails like a
+    unique constraint would. The import's bulk path, which loads a month
+    into a table before attaching it as a partition, fills it itself.
+    """
+
+    call_id = models.CharField(_("call id"), max_length=64, primary_key=True)
+    period = models.DateField(_("billing month"))
+
+    class Meta:
+        verbose_name = _("call id")
+        verbose_name_plural = _("call ids")
 
     def __str__(self) -> str:
         return self.call_id

@@ -34,7 +34,7 @@ import io
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +62,10 @@ from billing.cdr_format import (
     RowValidator,
     SubscriptionSpan,
     ValidCall,
+    duplicate_in_file_reason,
 )
-from billing.models import CallRecord, CdrImport, CdrImportError
+from billing.models import CallKey, CallRecord, CdrImport, CdrImportError
+from billing.partitions import MonthLoad, partitions_ensure
 from billing.services import rating as rating_service
 from billing.services.cdr_import_sql import CALL_COLUMNS, SqlRating
 from billing.services.rating import (
@@ -416,11 +418,12 @@ class _OrmLoader:
         now = timezone.now()
         imported = duplicates = 0
         keys: set[tuple[int, dt.date]] = set()
+        partitions_ensure({dt.date.fromisoformat(c[8]) for _line, c in self.calls})
         for i in range(0, len(self.calls), ORM_BATCH):
             batch = self.calls[i : i + ORM_BATCH]
             ids = [c[0] for _line, c in batch]
             stored = set(
-                CallRecord.objects.filter(call_id__in=ids).values_list(
+                CallKey.objects.filter(call_id__in=ids).values_list(
                     "call_id", flat=True
                 )
             )
@@ -518,6 +521,9 @@ class _PgLoader:
         self.error_lines: list[str] = []
         self.rows = 0
         self.rejected = 0
+        self.loads: dict[dt.date, MonthLoad] = {}
+        # The raw rows of some lines of the file (set by the reading loop).
+        self.raw_rows: Callable[[set[int]], dict[int, str]] = lambda lines: {}
         with connection.cursor() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE {self.stage} ("
@@ -607,30 +613,26 @@ class _PgLoader:
         imp = self.imp
         clock = _Clock(imp.pk)
         _lock_call_inserts()
-        table = CallRecord._meta.db_table
         with connection.cursor() as cur:
             cur.execute("SET LOCAL work_mem = '256MB'")
+            cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
             cur.execute(f"ANALYZE {self.stage}")
-            cur.execute(
-                f"DELETE FROM {self.stage} s USING {table} c"  # noqa: S608
-                " WHERE c.call_id = s.call_id"
-            )
-            duplicates = cur.rowcount
-            cur.execute(
-                f"SELECT subscription_id, period, count(*) FROM {self.stage}"  # noqa: S608
-                " GROUP BY subscription_id, period"
-            )
-            counts = cur.fetchall()
-        self.months = sorted((sub_id, period) for sub_id, period, _n in counts)
-        self.staged = sum(n for _s, _p, n in counts)
-        clock.lap("dedupe")
+            self._count_months(cur)
+            # A month with no partition yet is loaded into a table of its own
+            # and attached at the end (billing.partitions).
+            self.loads = MonthLoad.begin(cur, {p for _s, p in self.months})
+            duplicates = self._reserve_keys(cur)
+        clock.lap("dedupe and call ids")
         sql_rating = self._prepare_sql_rating()
         session = RatingSession()
         result = self._rate(session, sql_rating)
         clock.lap("rate (other months)")
-        imported, conflicts = self._insert(table, sql_rating, result.rated_at)
+        imported = self._insert(sql_rating, result.rated_at)
         clock.lap("rate and insert")
         with connection.cursor() as cur:
+            for load in self.loads.values():
+                load.attach(cur)
+            clock.lap("indexes of the new months")
             cur.execute(
                 "INSERT INTO billing_cdrimporterror"  # noqa: S608
                 " (cdr_import_id, line_number, raw, reason)"
@@ -638,18 +640,12 @@ class _PgLoader:
                 [imp.pk],
             )
             sql_rating.drop(cur)
-        # Rows another writer stored meanwhile (ON CONFLICT) count as duplicates.
-        duplicates += self.staged - imported
         session.finish(result)
         # Every month of the file was rated against the pool as stored before
         # the import. When a file brings several months of one subscription,
         # a later month of a term draws on what the earlier months (now
-        # stored) used: re-rate those months, in order, now. So are the
-        # months rated in SQL when another writer stored one of their calls
-        # meanwhile: their pool was shared with a call that is not ours.
+        # stored) used: re-rate those months, in order, now.
         later = set(self._later_months())
-        if conflicts:
-            later |= sql_rating.keys
         if later:
             rating_service.calls_rate_many(keys=sorted(later, key=lambda k: k[1]))
         clock.lap("re-rate")
@@ -659,6 +655,77 @@ class _PgLoader:
             imported=imported,
             duplicates=duplicates,
             rejected=self.rejected,
+        )
+
+    def _count_months(self, cur) -> None:
+        cur.execute(
+            f"SELECT subscription_id, period, count(*) FROM {self.stage}"  # noqa: S608
+            " GROUP BY subscription_id, period"
+        )
+        counts = cur.fetchall()
+        self.months = sorted((sub_id, period) for sub_id, period, _n in counts)
+        self.staged = sum(n for _s, _p, n in counts)
+
+    def _reserve_keys(self, cur) -> int:
+        """Store the staged call ids in the call-key table; returns how many
+        staged calls were duplicates (already stored), which are dropped, as
+        are the later rows of a call id that appears twice in the file.
+
+        The common case (no duplicate at all) costs one sorted insert, which
+        the call ids need anyway: it fails on the first duplicate, and only
+        then are duplicates looked for. The ids of the calls that will go
+        through the call table (months that have a partition) are released
+        again at once: the table's trigger stores them with the calls.
+        """
+        sql = (
+            "INSERT INTO billing_callkey (call_id, period)"  # noqa: S608
+            f" SELECT call_id, period FROM {self.stage} ORDER BY call_id"
+        )
+        duplicates = 0
+        try:
+            with transaction.atomic():
+                cur.execute(sql)
+        except IntegrityError:
+            cur.execute(
+                f"DELETE FROM {self.stage} s USING billing_callkey k"  # noqa: S608
+                " WHERE k.call_id = s.call_id"
+            )
+            duplicates = cur.rowcount
+            self._reject_repeated_ids(cur)
+            self._count_months(cur)
+            cur.execute(sql)
+        through_table = sorted({p for _s, p in self.months} - set(self.loads))
+        if through_table:
+            cur.execute(
+                f"DELETE FROM billing_callkey k USING {self.stage} s"  # noqa: S608
+                " WHERE s.period = ANY(%s) AND k.call_id = s.call_id",
+                [through_table],
+            )
+        return duplicates
+
+    def _reject_repeated_ids(self, cur) -> None:
+        """A call id on several valid rows of the file: the first row is the
+        call, the later ones are rejected (as the validator does elsewhere)."""
+        cur.execute(
+            f"DELETE FROM {self.stage} s WHERE EXISTS (SELECT 1"  # noqa: S608
+            f" FROM {self.stage} e WHERE e.call_id = s.call_id AND e.line < s.line)"
+            " RETURNING line, call_id"
+        )
+        repeated = sorted(cur.fetchall())
+        if not repeated:
+            return
+        raws = self.raw_rows({line for line, _id in repeated})
+        self.rejected += len(repeated)
+        cur.executemany(
+            f"INSERT INTO {self.errors} (line, raw, reason) VALUES (%s, %s, %s)",  # noqa: S608
+            [
+                (
+                    line,
+                    clean_text(raws.get(line, call_id)),
+                    clean_text(duplicate_in_file_reason(call_id))[:300],
+                )
+                for line, call_id in repeated
+            ],
         )
 
     def _later_months(self) -> list[tuple[int, dt.date]]:
@@ -672,60 +739,68 @@ class _PgLoader:
             first.setdefault(sub_id, period)
         return first
 
-    def _insert(
-        self, table: str, sql_rating: SqlRating, rated_at: dt.datetime
-    ) -> tuple[int, bool]:
-        """Insert the staged calls, rated; returns (how many were inserted,
-        whether another writer had stored some of them meanwhile).
+    def _insert(self, sql_rating: SqlRating, rated_at: dt.datetime) -> int:
+        """Insert the staged calls, rated; returns how many were inserted.
 
-        The months rated in SQL go straight from the stage to the call table
-        (one ``INSERT … SELECT`` with the rating, in the order of the main
-        index); the others join their ratings from the session. The
-        duplicates were deleted under the call-insert lock, which every
-        import path takes, so a plain INSERT is the rule: ``ON CONFLICT``
-        costs a speculative insertion per row (about twice the insert's
-        time). A call stored meanwhile by a writer that does not take the
-        lock makes the plain INSERT fail; it is then redone with ``ON
-        CONFLICT DO NOTHING`` and such a call counts as a duplicate.
+        A month being loaded (``self.loads``) goes into its own table, any
+        other month into the call table. The months rated in SQL go straight
+        from the stage (one ``INSERT … SELECT`` with the rating, in the
+        order of the main index); the others join their ratings from the
+        session. Duplicates were removed and the call ids reserved under the
+        call-insert lock, so a plain INSERT cannot meet a stored call id.
         """
         now = timezone.now()
-
-        def insert(cur, on_conflict: bool) -> int:
-            inserted = sql_rating.insert_calls(
-                cur,
-                table=table,
-                rated_at=rated_at,
-                created_at=now,
-                import_id=self.imp.pk,
-                on_conflict=on_conflict,
+        targets = [
+            (load.table, "s.period = %(period)s", load.period)
+            for load in self.loads.values()
+        ]
+        if self.loads:
+            targets.append(
+                (CallRecord._meta.db_table, "s.period <> ALL(%(periods)s)", None)
             )
-            sql = (
-                f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
-                " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
-                " s.caller_number, s.caller_area, s.answer_number,"
-                " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"
-                " s.duration_seconds, s.direction, s.status,"
-                " coalesce(r.band, ''), coalesce(r.billable, 0),"
-                " coalesce(r.pool, 0), coalesce(r.charged, 0), coalesce(r.rate, 0),"
-                " coalesce(r.amount, 0), CASE WHEN r.line IS NULL THEN NULL"
-                " ELSE %s::timestamptz END, %s, %s"
-                f" FROM {self.stage} s LEFT JOIN {self.ratings} r ON r.line = s.line"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {sql_rating.done} d"
-                "  WHERE d.subscription_id = s.subscription_id"
-                "  AND d.period = s.period)"
-                " ORDER BY s.subscription_id, s.period, s.start_local, s.call_id"
-            )
-            if on_conflict:
-                sql += " ON CONFLICT (call_id) DO NOTHING"
-            cur.execute(sql, [rated_at, now, self.imp.pk])
-            return inserted + cur.rowcount
-
+        else:
+            targets.append((CallRecord._meta.db_table, "true", None))
+        inserted = 0
         with connection.cursor() as cur:
-            try:
-                with transaction.atomic():
-                    return insert(cur, on_conflict=False), False
-            except IntegrityError:
-                return insert(cur, on_conflict=True), True
+            for table, where, period in targets:
+                params = {
+                    "period": period,
+                    "periods": sorted(self.loads),
+                    "rated_at": rated_at,
+                    "created_at": now,
+                    "import_id": self.imp.pk,
+                }
+                inserted += sql_rating.insert_calls(
+                    cur,
+                    table=table,
+                    rated_at=rated_at,
+                    created_at=now,
+                    import_id=self.imp.pk,
+                    where=where.replace("s.period", "period"),
+                    where_params=params,
+                )
+                cur.execute(
+                    f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
+                    " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"
+                    " s.caller_number, s.caller_area, s.answer_number,"
+                    " s.start_local AT TIME ZONE 'Asia/Shanghai', s.period,"
+                    " s.duration_seconds, s.direction, s.status,"
+                    " coalesce(r.band, ''), coalesce(r.billable, 0),"
+                    " coalesce(r.pool, 0), coalesce(r.charged, 0),"
+                    " coalesce(r.rate, 0), coalesce(r.amount, 0),"
+                    " CASE WHEN r.line IS NULL THEN NULL"
+                    " ELSE %(rated_at)s::timestamptz END, %(created_at)s,"
+                    f" %(import_id)s FROM {self.stage} s"
+                    f" LEFT JOIN {self.ratings} r ON r.line = s.line"
+                    f" WHERE {where} AND NOT EXISTS (SELECT 1"
+                    f"  FROM {sql_rating.done} d"
+                    "  WHERE d.subscription_id = s.subscription_id"
+                    "  AND d.period = s.period)"
+                    " ORDER BY s.subscription_id, s.period, s.start_local, s.call_id",
+                    params,
+                )
+                inserted += cur.rowcount
+        return inserted
 
     def _prepare_sql_rating(self) -> SqlRating:
         """The months the SQL path rates (see ``cdr_import_sql``).
@@ -870,6 +945,7 @@ class _PgLoader:
             [call_ids],
         )
         gone = cur.fetchall()
+        cur.execute("DELETE FROM billing_callkey WHERE call_id = ANY(%s)", [call_ids])
         self.staged -= len(gone)
         self.rejected += len(gone)
         reason = _("The 400 number had no package in force on that day.")

@@ -219,24 +219,22 @@ class SqlRating:
         rated_at,
         created_at,
         import_id: int | None,
-        on_conflict: bool = False,
+        where: str = "true",
+        where_params: Mapping | None = None,
     ) -> int:
         """Insert the calls of the months rated here into ``table``, rated;
         returns how many were inserted. The stage needs the call columns
         (call_id, company_id, subscription_id, number_id, caller_number,
         caller_area, answer_number, start_local, period, duration_seconds,
-        direction, status)."""
+        direction, status). ``where`` (over the stage's columns, with
+        ``where_params``) keeps some of them, e.g. one month."""
         if not self.keys:
             return 0
-        sql = (
-            f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
-            f" SELECT {_CALL_VALUES} FROM ({self._select()}) r"
-        )
-        if on_conflict:
-            sql += " ON CONFLICT (call_id) DO NOTHING"
         cur.execute(
-            sql,
+            f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
+            f" SELECT {_CALL_VALUES} FROM ({self._select()}) r WHERE {where}",
             {
+                **(where_params or {}),
                 **self.params,
                 "rated_at": rated_at,
                 "created_at": created_at,

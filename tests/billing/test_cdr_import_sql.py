@@ -12,7 +12,7 @@ import random
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from billing import rating as core
 from billing.models import CallRecord, CdrImport
@@ -312,11 +312,11 @@ def test_an_imported_fresh_month_needs_no_re_rating(tmp_path, cdr_world):
 
 
 @pytest.mark.django_db
-def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
+def test_a_call_id_reserved_by_an_import_cannot_be_stored_by_another_writer(
     tmp_path, cdr_world, monkeypatch
 ):
     # given a file of two calls, and a writer that does not take the
-    # call-insert lock storing one of them after the duplicates were removed
+    # call-insert lock trying to store one of them while the import rates
     from billing.services import cdr_import as service
 
     path = tmp_path / "two.csv"
@@ -328,21 +328,26 @@ def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
         encoding="utf-8",
     )
     original = service._PgLoader._rate
+    refused = []
 
     def rate_then_other_writer(self, session, sql_rating):
         out = original(self, session, sql_rating)
         sub = cdr_world.sub_a1
-        CallRecord.objects.create(
-            call_id="M2",
-            company_id=sub.company_id,
-            subscription=sub,
-            number_id=sub.number_id,
-            start_time=dt.datetime(2026, 5, 4, 10, tzinfo=SH),
-            period=dt.date(2026, 5, 1),
-            duration_seconds=61,
-            direction="inbound",
-            status="answered",
-        )
+        try:
+            with transaction.atomic():
+                CallRecord.objects.create(
+                    call_id="M2",
+                    company_id=sub.company_id,
+                    subscription=sub,
+                    number_id=sub.number_id,
+                    start_time=dt.datetime(2026, 5, 4, 10, tzinfo=SH),
+                    period=dt.date(2026, 5, 1),
+                    duration_seconds=61,
+                    direction="inbound",
+                    status="answered",
+                )
+        except IntegrityError:
+            refused.append("M2")
         return out
 
     monkeypatch.setattr(service._PgLoader, "_rate", rate_then_other_writer)
@@ -350,11 +355,12 @@ def test_a_call_stored_meanwhile_without_the_lock_counts_as_a_duplicate(
     # when the file is imported
     with open(path, "rb") as stream:
         imp = cdr_import_run(cdr_import=imp, stream=stream, fast=True)
-    # then the plain insert gives way to ON CONFLICT: one imported, one duplicate
-    assert (imp.status, imp.imported, imp.duplicates) == ("done", 1, 1)
+    # then the other writer was refused: the import had reserved the call id
+    assert refused == ["M2"]
+    # and the import stored both calls, once each, rated
+    assert (imp.status, imp.imported, imp.duplicates) == ("done", 2, 0)
     assert sorted(CallRecord.objects.values_list("call_id", flat=True)) == [
         "M1",
         "M2",
     ]
-    # and the month, whose pool the other writer's call shares, is re-rated
     assert not CallRecord.objects.filter(rated_at__isnull=True).exists()
