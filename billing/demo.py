@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 from billing import rating as core
-from billing.models import CallRecord, Invoice
+from billing.models import CallKey, CallRecord, Invoice
 from billing.services.invoices import (
     invoice_generate,
     invoice_issue,
@@ -102,9 +102,14 @@ def seed(*, stdout) -> None:
             if period > today:
                 continue
             calls = _calls_for(sub, period, today, rng)
-            CallRecord.objects.bulk_create(
-                calls, ignore_conflicts=True, batch_size=2000
+            # Seeding twice changes nothing: calls already stored are skipped.
+            stored = set(
+                CallKey.objects.filter(
+                    call_id__in=[c.call_id for c in calls]
+                ).values_list("call_id", flat=True)
             )
+            calls = [c for c in calls if c.call_id not in stored]
+            CallRecord.objects.bulk_create(calls, batch_size=2000)
             created += len(calls)
     companies = Company.objects.filter(
         pk__in=subs.values_list("company_id", flat=True)
