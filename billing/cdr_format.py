@@ -211,6 +211,7 @@ class CdrReader:
             stream, encoding=self.encoding, newline="", errors="strict"
         )
         self._text._CHUNK_SIZE = 256 * 1024  # fewer, larger reads
+        self._detached = False
         header_line = self._text.readline()
         if not header_line.strip():
             raise CdrFileError(_("The file is empty: it has no header row."))
@@ -241,8 +242,10 @@ class CdrReader:
         return self.delimiter.join(fields)
 
     def detach(self) -> None:
-        """Release the binary stream without closing it."""
-        self._text.detach()
+        """Release the binary stream without closing it (once; then a no-op)."""
+        if not self._detached:
+            self._detached = True
+            self._text.detach()
 
 
 # --- validating rows --------------------------------------------------------------

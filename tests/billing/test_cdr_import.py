@@ -189,6 +189,10 @@ def test_bad_rows_are_reported_with_line_and_reason_and_good_rows_imported(
     for line, fragment in expected.items():
         assert fragment in errors[line].reason, (line, errors[line].reason)
     assert errors[3].raw.startswith("BAD-date,4008100001,13800138000")
+    # the repeated call id is reported with its row as received (found by the
+    # database on PostgreSQL, then read again from the file)
+    lines = (FILES / "bad_rows.csv").read_text(encoding="utf-8").splitlines()
+    assert errors[16].raw == lines[15]
     assert (imp.imported, imp.rejected, imp.duplicates, imp.rows_read) == (2, 16, 0, 18)
 
 

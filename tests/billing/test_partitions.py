@@ -13,10 +13,11 @@ from django.db import IntegrityError, connection, transaction
 from billing.models import CallKey, CallRecord, CdrImport
 from billing.partitions import DEFAULT, partition_name, partitions_ensure
 from billing.services.cdr_import import cdr_import_run
-from tests.billing.cdr_fixtures import cdr_world  # noqa: F401 (fixture)
+from tests.billing import cdr_fixtures
 from tests.factories import CallRecordFactory, SubscriptionFactory, shanghai
 
 pytestmark = pytest.mark.django_db
+cdr_world = cdr_fixtures.cdr_world
 
 MAY = dt.date(2026, 5, 1)
 
