@@ -337,7 +337,7 @@ def _read_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
     )
     if in_database:
         loader.raw_rows = functools.partial(_raw_rows, reader.stream, reader.encoding)
-        if fast_eligible(reader.stream, reader.encoding):
+        if _fast_eligible(reader):
             try:
                 rows = _read_columns(reader, validator, loader)
             except FastUnavailable:
@@ -385,6 +385,15 @@ def _read_row_by_row(
     loader.flush()
     loader.progress(rows, imp.total_bytes)
     _log_reading(imp, rows, started, "row by row")
+
+
+def _fast_eligible(reader: CdrReader) -> bool:
+    """``fast_eligible``, leaving the stream where the reader had it."""
+    position = reader.stream.tell()
+    try:
+        return fast_eligible(reader.stream, reader.encoding)
+    finally:
+        reader.stream.seek(position)
 
 
 def _reread(reader: CdrReader) -> CdrReader:
@@ -606,6 +615,18 @@ class _Clock:
         self.last = now
 
 
+def _temp_buffers() -> None:
+    """Keep the staged file in the session's memory (256 MB) rather than
+    the 8 MB default, which writes a large stage out to disk and reads it
+    back on every pass. PostgreSQL takes this only before the session's
+    first temporary table; a session that already had one keeps its size."""
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET temp_buffers = '256MB'")
+    except Error:
+        logger.info("temp_buffers stays as it was in this session")
+
+
 class _PgLoader:
     """Stages rows with COPY, then dedupes, rates and inserts in one transaction."""
 
@@ -628,6 +649,7 @@ class _PgLoader:
         self.loads: dict[dt.date, MonthLoad] = {}
         # The raw rows of some lines of the file (set by the reading loop).
         self.raw_rows: Callable[[set[int]], dict[int, str]] = lambda lines: {}
+        _temp_buffers()
         with connection.cursor() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE {self.stage} ("
@@ -877,35 +899,45 @@ class _PgLoader:
         call-insert lock, so a plain INSERT cannot meet a stored call id.
         """
         now = timezone.now()
+        staged = {p for _s, p in self.months}
+        in_sql = {p for _s, p in sql_rating.keys}
+        in_session = {p for sub, p in self.months if (sub, p) not in sql_rating.keys}
+        # (table, months it takes, the stage rows of those months)
         targets = [
-            (load.table, "s.period = %(period)s", load.period)
-            for load in self.loads.values()
+            (load.table, {period}, "s.period = %(period)s", {"period": period})
+            for period, load in self.loads.items()
         ]
-        if self.loads:
+        others = staged - set(self.loads)
+        if others:
             targets.append(
-                (CallRecord._meta.db_table, "s.period <> ALL(%(periods)s)", None)
+                (
+                    CallRecord._meta.db_table,
+                    others,
+                    "s.period = ANY(%(periods)s)",
+                    {"periods": sorted(others)},
+                )
             )
-        else:
-            targets.append((CallRecord._meta.db_table, "true", None))
         inserted = 0
         with connection.cursor() as cur:
-            for table, where, period in targets:
+            for table, months, where, params in targets:
                 params = {
-                    "period": period,
-                    "periods": sorted(self.loads),
+                    **params,
                     "rated_at": rated_at,
                     "created_at": now,
                     "import_id": self.imp.pk,
                 }
-                inserted += sql_rating.insert_calls(
-                    cur,
-                    table=table,
-                    rated_at=rated_at,
-                    created_at=now,
-                    import_id=self.imp.pk,
-                    where=where.replace("s.period", "period"),
-                    where_params=params,
-                )
+                if months & in_sql:
+                    inserted += sql_rating.insert_calls(
+                        cur,
+                        table=table,
+                        rated_at=rated_at,
+                        created_at=now,
+                        import_id=self.imp.pk,
+                        where=where,
+                        where_params=params,
+                    )
+                if not months & in_session:
+                    continue
                 cur.execute(
                     f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
                     " SELECT s.call_id, s.company_id, s.subscription_id, s.number_id,"

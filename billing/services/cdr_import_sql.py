@@ -72,6 +72,7 @@ _RATED_SELECT = (
     "   AND s.start_local::time >= %(peak_start)s"
     "   AND s.start_local::time < %(peak_end)s"
     "   THEN 'peak' ELSE 'offpeak' END AS band) b"
+    "  WHERE {where}"
     " ) c"
     " WINDOW w AS (PARTITION BY seg, direction"
     '  ORDER BY start_local, call_id COLLATE "C" ROWS UNBOUNDED PRECEDING)'
@@ -195,8 +196,13 @@ class SqlRating:
         self.keys = {(sub_id, period) for sub_id, period in cur.fetchall()}
         return self
 
-    def _select(self) -> str:
-        return _RATED_SELECT.format(stage=self.stage, segs=self.segs, days=self.days)
+    def _select(self, where: str = "true") -> str:
+        """The rated calls; ``where`` (over the stage ``s``) keeps some of
+        them before the window — whole months only, as a segment's pool is
+        shared by all of its calls."""
+        return _RATED_SELECT.format(
+            stage=self.stage, segs=self.segs, days=self.days, where=where
+        )
 
     def rate_into(self, cur, out: str) -> int:
         """Write the ratings alone to ``out`` (line, band, billable, pool,
@@ -226,13 +232,13 @@ class SqlRating:
         returns how many were inserted. The stage needs the call columns
         (call_id, company_id, subscription_id, number_id, caller_number,
         caller_area, answer_number, start_local, period, duration_seconds,
-        direction, status). ``where`` (over the stage's columns, with
-        ``where_params``) keeps some of them, e.g. one month."""
+        direction, status). ``where`` (over the stage ``s``, with
+        ``where_params``) keeps whole months of them, e.g. one month."""
         if not self.keys:
             return 0
         cur.execute(
             f"INSERT INTO {table} ({CALL_COLUMNS})"  # noqa: S608
-            f" SELECT {_CALL_VALUES} FROM ({self._select()}) r WHERE {where}",
+            f" SELECT {_CALL_VALUES} FROM ({self._select(where)}) r",
             {
                 **(where_params or {}),
                 **self.params,
