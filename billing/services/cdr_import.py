@@ -4,14 +4,19 @@ Every path validates rows with ``billing.cdr_format`` and ends with the calls
 stored and rated; rows that fail are kept as ``CdrImportError`` rows.
 
 PostgreSQL (the fast path, files of any size, bounded memory)
-  1. Stream the file through the validator and ``COPY`` the valid rows into
-     a temp staging table (and the rejected rows into a second one), a chunk
-     at a time, updating the import's progress between chunks. Nothing is
-     held in memory but a chunk and the set of call ids seen (for duplicates
-     within the file).
+  1. Stream the file and ``COPY`` the valid rows into a temp staging table
+     (and the rejected rows into a second one), a chunk at a time, updating
+     the import's progress between chunks. A file whose line numbers are
+     certain from its rows is read column by column (``billing.cdr_fast``),
+     any other row by row; rows not accepted column-wise go through the
+     validator one by one. Memory holds a chunk: repeated call ids are
+     found by the database in step 2.
   2. In one transaction, under an advisory lock that serialises call
-     inserts: drop the staged rows whose call_id is already stored (the
-     duplicates), rate the calls, insert them, move the rejected rows into
+     inserts: reserve the staged call ids in ``billing_callkey`` (dropping
+     stored ones, the duplicates, and the later rows of an id the file
+     repeats), rate the calls, insert them — a month that has no partition
+     yet into a table of its own, attached as its partition at the end
+     (``billing.partitions``) — move the rejected rows into
      ``CdrImportError`` and store the summary.
   Each row is written once, rated. A subscription's earliest staged month
   with no stored calls (the common case: the month's file) is rated in SQL
