@@ -274,12 +274,14 @@ class FastReader:
 
     @property
     def bytes_read(self) -> int:
+        """How far the binary stream has been read (for progress bars)."""
         try:
             return self.stream.tell()
         except (OSError, ValueError):
             return 0
 
     def batches(self) -> Iterator[FastBatch]:
+        """The file's rows after the header, block by block (call it once)."""
         source = self._skip_header()
         if source is None:
             return

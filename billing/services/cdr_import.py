@@ -346,8 +346,8 @@ def _read_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
             try:
                 rows = _read_columns(reader, validator, loader)
             except FastUnavailable:
-                # A row of another width: line numbers are only certain row
-                # by row. Start again (nothing is stored before phase 2).
+                # A file the fast path cannot vouch for (see cdr_fast): read
+                # it again row by row (nothing is stored before phase 2).
                 loader.restart()
                 validator = RowValidator(
                     validator.numbers,
