@@ -108,6 +108,43 @@ def _unique_call_id(apps):
     )
 
 
+def _set_aside(cur, *, partition_by: str = "") -> None:
+    """Rename the call table and its indexes away; create an empty twin."""
+    cur.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
+    cur.execute(f"ALTER INDEX {TABLE}_pkey RENAME TO {OLD}_pkey")
+    for name in (*INDEXES, INVOICE_INDEX):
+        cur.execute(f"ALTER INDEX {name} RENAME TO {name}_old")
+    cur.execute(
+        f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS"
+        f" INCLUDING CONSTRAINTS INCLUDING IDENTITY) {partition_by}"
+    )
+
+
+def _add_keys(cur, *, primary_key: str) -> None:
+    cur.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY {primary_key}")
+    for name, columns in INDEXES.items():
+        cur.execute(f"CREATE INDEX {name} ON {TABLE} {columns}")
+    cur.execute(
+        f"CREATE INDEX {INVOICE_INDEX} ON {TABLE} (invoice_id)"
+        " WHERE invoice_id IS NOT NULL"
+    )
+    cur.execute(
+        f"ALTER TABLE {TABLE} ADD CONSTRAINT {INVOICE_FK} FOREIGN KEY"
+        " (invoice_id) REFERENCES billing_invoice (id)"
+        " DEFERRABLE INITIALLY DEFERRED"
+    )
+
+
+def _move_rows_back(cur) -> None:
+    """Copy the set-aside rows into the new table, then drop the old one."""
+    cur.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")  # noqa: S608
+    cur.execute(
+        f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'),"  # noqa: S608
+        f" coalesce((SELECT max(id) FROM {TABLE}), 0) + 1, false)"
+    )
+    cur.execute(f"DROP TABLE {OLD} CASCADE")
+
+
 def partition(apps, schema_editor):
     connection = schema_editor.connection
     if connection.vendor != "postgresql":
@@ -122,26 +159,8 @@ def partition(apps, schema_editor):
                 cur.execute(sql)
         return
     with connection.cursor() as cur:
-        cur.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
-        cur.execute(f"ALTER INDEX {TABLE}_pkey RENAME TO {OLD}_pkey")
-        for name in (*INDEXES, INVOICE_INDEX):
-            cur.execute(f"ALTER INDEX {name} RENAME TO {name}_old")
-        cur.execute(
-            f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS"
-            " INCLUDING CONSTRAINTS INCLUDING IDENTITY) PARTITION BY RANGE (period)"
-        )
-        cur.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id, period)")
-        for name, columns in INDEXES.items():
-            cur.execute(f"CREATE INDEX {name} ON {TABLE} {columns}")
-        cur.execute(
-            f"CREATE INDEX {INVOICE_INDEX} ON {TABLE} (invoice_id)"
-            " WHERE invoice_id IS NOT NULL"
-        )
-        cur.execute(
-            f"ALTER TABLE {TABLE} ADD CONSTRAINT {INVOICE_FK} FOREIGN KEY"
-            " (invoice_id) REFERENCES billing_invoice (id)"
-            " DEFERRABLE INITIALLY DEFERRED"
-        )
+        _set_aside(cur, partition_by="PARTITION BY RANGE (period)")
+        _add_keys(cur, primary_key="(id, period)")
         cur.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
         cur.execute(f"SELECT DISTINCT period FROM {OLD}")  # noqa: S608
         for (period,) in cur.fetchall():
@@ -151,16 +170,11 @@ def partition(apps, schema_editor):
                 f" PARTITION OF {TABLE} FOR VALUES FROM (%s) TO (%s)",
                 [lo, hi],
             )
-        cur.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")  # noqa: S608
         cur.execute(
             f"INSERT INTO billing_callkey (call_id, period)"  # noqa: S608
             f" SELECT call_id, period FROM {OLD}"
         )
-        cur.execute(
-            f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'),"  # noqa: S608
-            f" coalesce((SELECT max(id) FROM {TABLE}), 0) + 1, false)"
-        )
-        cur.execute(f"DROP TABLE {OLD}")
+        _move_rows_back(cur)
         cur.execute(PG_TRIGGERS)
 
 
@@ -175,39 +189,15 @@ def unpartition(apps, schema_editor):
         return
     with connection.cursor() as cur:
         cur.execute(PG_DROP_TRIGGERS)
-        cur.execute(f"ALTER TABLE {TABLE} RENAME TO {OLD}")
-        cur.execute(f"ALTER INDEX {TABLE}_pkey RENAME TO {OLD}_pkey")
-        for name in (*INDEXES, INVOICE_INDEX):
-            cur.execute(f"ALTER INDEX {name} RENAME TO {name}_old")
-        cur.execute(
-            f"CREATE TABLE {TABLE} (LIKE {OLD} INCLUDING DEFAULTS"
-            " INCLUDING CONSTRAINTS INCLUDING IDENTITY)"
-        )
-        cur.execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")  # noqa: S608
-        cur.execute(
-            f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'),"  # noqa: S608
-            f" coalesce((SELECT max(id) FROM {TABLE}), 0) + 1, false)"
-        )
-        cur.execute(f"DROP TABLE {OLD} CASCADE")
-        cur.execute(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)")
-        for name, columns in INDEXES.items():
-            cur.execute(f"CREATE INDEX {name} ON {TABLE} {columns}")
-        cur.execute(
-            f"CREATE INDEX {INVOICE_INDEX} ON {TABLE} (invoice_id)"
-            " WHERE invoice_id IS NOT NULL"
-        )
+        _set_aside(cur)
+        _move_rows_back(cur)
+        _add_keys(cur, primary_key="(id)")
         cur.execute(
             f"ALTER TABLE {TABLE} ADD CONSTRAINT call_unique_call_id UNIQUE (call_id)"
-        )
-        cur.execute(
-            f"ALTER TABLE {TABLE} ADD CONSTRAINT {INVOICE_FK} FOREIGN KEY"
-            " (invoice_id) REFERENCES billing_invoice (id)"
-            " DEFERRABLE INITIALLY DEFERRED"
         )
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("billing", "0008_call_subscription_key_by_trigger"),
     ]
