@@ -84,6 +84,7 @@ from billing.cdr_format import (
     RowError,
     RowValidator,
     _encodable,
+    bytes_read,
     parse_start,
 )
 from plans.numbers import InvalidNumber, canonicalize_400
@@ -275,10 +276,7 @@ class FastReader:
     @property
     def bytes_read(self) -> int:
         """How far the binary stream has been read (for progress bars)."""
-        try:
-            return self.stream.tell()
-        except (OSError, ValueError):
-            return 0
+        return bytes_read(self.stream)
 
     def batches(self) -> Iterator[FastBatch]:
         """The file's rows after the header, block by block (call it once)."""

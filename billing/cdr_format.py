@@ -195,6 +195,14 @@ def sniff_delimiter(header_line: str) -> str:
 # --- reading rows -----------------------------------------------------------------
 
 
+def bytes_read(stream: BinaryIO) -> int:
+    """How far ``stream`` has been read (for progress bars); 0 if unknown."""
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return 0
+
+
 class CdrReader:
     """Streams the rows of a CDR file: ``for line, fields in reader.rows()``.
 
@@ -222,10 +230,7 @@ class CdrReader:
 
     @property
     def bytes_read(self) -> int:
-        try:
-            return self.stream.tell()
-        except (OSError, ValueError):
-            return 0
+        return bytes_read(self.stream)
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, fields) of each non-blank row; the header is line 1."""
