@@ -658,7 +658,7 @@ class _PgLoader:
         with connection.cursor() as cur:
             cur.execute(
                 f"CREATE TEMP TABLE {self.stage} ("
-                " line integer, call_id varchar(64), number_id bigint,"
+                ' line integer, call_id varchar(64) COLLATE "C", number_id bigint,'
                 " subscription_id bigint, company_id bigint,"
                 " caller_number varchar(32), caller_area varchar(64),"
                 " answer_number varchar(32), start_local timestamp, period date,"

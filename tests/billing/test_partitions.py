@@ -67,6 +67,24 @@ def test_deleting_or_truncating_calls_frees_their_ids():
     assert not CallKey.objects.exists()
 
 
+def test_the_key_table_compares_bytes_with_one_index():
+    # Migration 0010: one index to maintain per imported call, in byte order
+    # (code-point order, the rating rules' order of call ids).
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT collation_name FROM information_schema.columns"
+            " WHERE table_name = 'billing_callkey' AND column_name = 'call_id'"
+        )
+        assert cur.fetchone()[0] == "C"
+    assert _indexes("billing_callkey") == {"btree (call_id)"}
+    # and the triggers still find a call's key when it changes or goes
+    call = CallRecordFactory(call_id="Ä-1")
+    CallRecord.objects.filter(pk=call.pk).update(call_id="Ä-2")
+    assert list(CallKey.objects.values_list("call_id", flat=True)) == ["Ä-2"]
+    CallRecord.objects.filter(pk=call.pk).delete()
+    assert not CallKey.objects.exists()
+
+
 def test_ensuring_a_month_moves_its_calls_out_of_the_default_partition():
     # given calls written before their month had a partition
     sub = SubscriptionFactory()
