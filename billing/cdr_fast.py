@@ -7,8 +7,9 @@ time. Most rows of a carrier's file are alike and plain: an ASCII call id, a
 duration. ``FastReader`` reads the file with pyarrow's streaming CSV reader
 in blocks of about 1 MB and decides column by column, in C++, which rows are
 **canonical**: rows ``RowValidator.validate`` certainly accepts and returns
-unchanged. Those leave as PostgreSQL CSV (``FastBatch.copy_csv``, written by
-pyarrow) without a Python object per row. Every other non-blank row goes to
+unchanged. Those leave as Arrow arrays (``FastBatch.calls``; as PostgreSQL
+CSV written by pyarrow, ``FastBatch.copy_csv``) without a Python object per
+row. Every other non-blank row goes to
 ``FastBatch.others`` with its line and fields, exactly as ``CdrReader.rows()``
 gives them, and the caller runs ``validate`` on it. So the fast path never
 rejects a row and holds no second definition of a valid row: it recognises a
@@ -140,9 +141,36 @@ class FastUnavailable(Exception):
 @dataclass
 class FastBatch:
     rows: int  # non-blank rows of this batch (for rows_read)
-    copy_csv: bytes  # the rows accepted column-wise, PostgreSQL CSV, no header
-    copied: int  # how many rows copy_csv holds
+    # The rows accepted column-wise: COPY_COLUMNS, all text (ids included),
+    # the line as int64; None when there are none.
+    calls: pa.RecordBatch | None
     others: list[tuple[int, list[str]]]  # (line, fields) of every other row
+
+    @property
+    def copied(self) -> int:
+        """How many rows were accepted column-wise."""
+        return 0 if self.calls is None else self.calls.num_rows
+
+    @property
+    def copy_csv(self) -> bytes:
+        """The accepted rows as PostgreSQL CSV (COPY_COLUMNS, no header)."""
+        return b"" if self.calls is None else copy_csv(self.calls)
+
+
+def copy_csv(table: pa.RecordBatch | pa.Table) -> bytes:
+    """``table`` as PostgreSQL CSV without a header. Every string is quoted
+    ("needed" quoting), so that an empty one is not read as NULL."""
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(
+        table,
+        sink,
+        pa_csv.WriteOptions(
+            include_header=False,
+            batch_size=max(table.num_rows, 1),
+            quoting_style="needed",
+        ),
+    )
+    return sink.getvalue().to_pybytes()
 
 
 # --- eligibility --------------------------------------------------------------
@@ -331,7 +359,7 @@ class FastReader:
             raise FastUnavailable("a row of another width, without its number")
         others = self._take_set_aside(None)
         if others:
-            yield FastBatch(rows=len(others), copy_csv=b"", copied=0, others=others)
+            yield FastBatch(rows=len(others), calls=None, others=others)
 
     # -- the header and the rows pyarrow sets aside ---------------------------
 
@@ -442,7 +470,7 @@ class FastReader:
         count = block.num_rows
         lines, others = self._numbered(count)
         if count == 0:
-            return FastBatch(rows=len(others), copy_csv=b"", copied=0, others=others)
+            return FastBatch(rows=len(others), calls=None, others=others)
         limit = csv.field_size_limit()
         for column in block.columns:
             if pa.types.is_dictionary(column.type):
@@ -452,24 +480,14 @@ class FastReader:
                 raise FastUnavailable("a field is larger than the csv field limit")
         accepted, out = self._canonical(block)
         copied = pc.sum(accepted).as_py() or 0
-        copy_csv = b""
+        calls = None
         if copied:
             copy_lines = lines
             if copied < count:
                 keep = pc.indices_nonzero(accepted)
                 copy_lines = lines.take(keep)
                 out = [a.take(keep) for a in out]
-            table = pa.RecordBatch.from_arrays([copy_lines, *out], names=COPY_COLUMNS)
-            sink = pa.BufferOutputStream()
-            # "needed" quotes every string, so that an empty one is not NULL.
-            pa_csv.write_csv(
-                table,
-                sink,
-                pa_csv.WriteOptions(
-                    include_header=False, batch_size=count, quoting_style="needed"
-                ),
-            )
-            copy_csv = sink.getvalue().to_pybytes()
+            calls = pa.RecordBatch.from_arrays([copy_lines, *out], names=COPY_COLUMNS)
         if copied < count:
             rest = pc.indices_nonzero(pc.invert(accepted))
             rows = zip(*(c.take(rest).to_pylist() for c in block.columns), strict=True)
@@ -479,9 +497,7 @@ class FastReader:
                 if any(fields)
             )
             others.sort(key=_line_of)
-        return FastBatch(
-            rows=copied + len(others), copy_csv=copy_csv, copied=copied, others=others
-        )
+        return FastBatch(rows=copied + len(others), calls=calls, others=others)
 
     def _canonical(self, block: pa.RecordBatch) -> tuple[pa.Array, list[pa.Array]]:
         """Which rows are canonical, and the ValidCall columns of every row

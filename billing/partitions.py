@@ -58,15 +58,17 @@ def partition_exists(cur, period: dt.date) -> bool:
     return cur.fetchone()[0]
 
 
-def _create_detached(cur, period: dt.date) -> str:
-    """A plain table shaped like the call table, checked to the month."""
-    name = partition_name(period)
+def create_detached(cur, period: dt.date, name: str | None = None) -> str:
+    """A plain table shaped like the call table, checked to the month: the
+    month's partition-to-be (named ``name`` until it is renamed to the
+    partition's name)."""
+    name = name or partition_name(period)
     lo, hi = month_bounds(period)
     cur.execute(
         f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
     )
     cur.execute(
-        f"ALTER TABLE {name} ADD CONSTRAINT {name}_bounds"
+        f"ALTER TABLE {name} ADD CONSTRAINT {partition_name(period)}_bounds"
         f" CHECK (period >= DATE '{lo}' AND period < DATE '{hi}')"
     )
     # The parent's identity is not inherited by LIKE: ids come from the same
@@ -97,7 +99,12 @@ def _attach(cur, period: dt.date) -> None:
         f" FOR VALUES FROM ('{lo}') TO ('{hi}')"
     )
     cur.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
-    cur.execute(f"ALTER TABLE {name} ALTER COLUMN id DROP DEFAULT")
+    # The defaults a load gave its calls (billing.services.cdr_direct too).
+    cur.execute(
+        f"ALTER TABLE {name} ALTER COLUMN id DROP DEFAULT,"
+        " ALTER COLUMN rated_at DROP DEFAULT, ALTER COLUMN created_at DROP DEFAULT,"
+        " ALTER COLUMN cdr_import_id DROP DEFAULT"
+    )
 
 
 def partitions_ensure(periods: Iterable[dt.date]) -> None:
@@ -114,7 +121,7 @@ def partitions_ensure(periods: Iterable[dt.date]) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
         for period in missing:
             if not partition_exists(cur, period):  # another writer's meanwhile
-                _create_detached(cur, period)
+                create_detached(cur, period)
                 _attach(cur, period)
 
 
@@ -141,9 +148,18 @@ class MonthLoad:
         for period in months:
             if not partition_exists(cur, period):
                 load = cls(period)
-                _create_detached(cur, period)
+                create_detached(cur, period)
                 loads[period] = load
         return loads
+
+    @classmethod
+    def adopt(cls, cur, period: dt.date, table: str) -> MonthLoad:
+        """The load of a table filled beforehand (``create_detached`` with
+        another name). Call it under the partition lock, once it is known
+        that the month has no partition."""
+        load = cls(period)
+        cur.execute(f"ALTER TABLE {table} RENAME TO {load.table}")
+        return load
 
     def attach(self, cur) -> None:
         _attach(cur, self.period)

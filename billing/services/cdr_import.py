@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow as pa
 from django.db import (
     Error,
     IntegrityError,
@@ -59,7 +60,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from billing import rating as core
-from billing.cdr_fast import FastReader, FastUnavailable, fast_eligible
+from billing.cdr_fast import (
+    COPY_COLUMNS,
+    FastReader,
+    FastUnavailable,
+    copy_csv,
+    fast_eligible,
+)
 from billing.cdr_format import (
     FIELD_ORDER,
     CdrFileError,
@@ -72,8 +79,14 @@ from billing.cdr_format import (
     duplicate_in_file_reason,
 )
 from billing.models import CallKey, CallRecord, CdrImport, CdrImportError
-from billing.partitions import MonthLoad, partitions_ensure
+from billing.partitions import (
+    PARTITION_LOCK,
+    MonthLoad,
+    partition_exists,
+    partitions_ensure,
+)
 from billing.services import rating as rating_service
+from billing.services.cdr_direct import DirectLoads, DirectRedo, drop_load_tables
 from billing.services.cdr_import_sql import CALL_COLUMNS, SqlRating
 from billing.services.rating import (
     IncomingCall,
@@ -265,7 +278,16 @@ def cdr_import_run(
         loader = _PgLoader(imp) if fast else _OrmLoader(imp)
         try:
             _stream_rows(imp, reader, loader)
-            loader.finish()
+            try:
+                loader.finish()
+            except DirectRedo as exc:
+                # Rare (see cdr_direct): nothing was stored; read the file
+                # again, every call the staged way.
+                logger.info("CDR import %s: read again, staged (%s)", imp.pk, exc)
+                loader.restart(direct=False)
+                reader = _reread(reader)
+                _stream_rows(imp, reader, loader)
+                loader.finish()
         except Exception as exc:
             # Nothing was stored (phase 2 is one transaction); say so, keep
             # the traceback in the log and let the caller show the status.
@@ -422,16 +444,18 @@ def _read_columns(reader: CdrReader, validator: RowValidator, loader) -> int:
     )
     rows = pending = 0
     validate = validator.validate
+    loader.begin_direct()
     for batch in fast.batches():
         rows += batch.rows
-        loader.add_csv(batch.copy_csv)
+        valid = []
         for line, fields in batch.others:
             try:
                 call = validate(fields)
             except RowError as exc:
                 loader.reject(line, reader.raw(fields), exc.reason)
                 continue
-            loader.add(line, call)
+            valid.append((line, call))
+        loader.add_batch(batch.calls, valid)
         pending += batch.rows
         if pending >= FAST_CHUNK_ROWS:
             pending = 0
@@ -654,8 +678,16 @@ class _PgLoader:
         self.loads: dict[dt.date, MonthLoad] = {}
         # The raw rows of some lines of the file (set by the reading loop).
         self.raw_rows: Callable[[set[int]], dict[int, str]] = lambda lines: {}
+        # New months' calls rated while reading (cdr_direct), and what phase
+        # 2 kept of them.
+        self.direct: DirectLoads | None = None
+        self.direct_enabled = True
+        self.direct_rows = 0
+        self.direct_keys: set[tuple[int, dt.date]] = set()
+        self.moved = 0  # loaded calls moved to the stage (lines made up)
         _temp_buffers()
         with connection.cursor() as cur:
+            drop_load_tables(cur, imp.pk)  # of a run that was killed
             cur.execute(
                 f"CREATE TEMP TABLE {self.stage} ("
                 ' line integer, call_id varchar(64) COLLATE "C", number_id bigint,'
@@ -696,7 +728,39 @@ class _PgLoader:
         if data:
             self.csv_chunks.append(data)
 
+    def begin_direct(self) -> None:
+        """Rate and load new months while reading (``cdr_direct``)."""
+        if self.direct_enabled and self.direct is None:
+            self.direct = DirectLoads(import_id=self.imp.pk, now=timezone.now())
+
+    def add_batch(self, calls, valid: list[tuple[int, ValidCall]]) -> None:
+        """A block of the column-wise read: the rows accepted column-wise
+        (Arrow, ``FastBatch.calls``) and the others that ``validate`` passed."""
+        if self.direct is None:
+            if calls is not None:
+                self.add_csv(copy_csv(calls))
+            for line, call in valid:
+                self.add(line, call)
+            return
+        if valid:
+            extra = _arrow_calls(valid)
+            calls = extra if calls is None else pa.concat_batches([calls, extra])
+        if calls is None:
+            return
+        rest, outside = self.direct.take(calls)
+        if rest is not None:
+            self.add_csv(copy_csv(rest))
+        reason = _outside_reason()
+        for line, call_id, start in outside:
+            self.reject(line, f"{call_id} {start}", reason)
+
+    def _release(self) -> None:
+        """Free the connection of the direct load's open COPY."""
+        if self.direct is not None:
+            self.direct.close()
+
     def flush(self) -> None:
+        self._release()
         if self.lines:
             self._copy(self.stage, self.STAGE_COLUMNS, self.lines)
             self.lines = []
@@ -714,8 +778,8 @@ class _PgLoader:
             self._copy(self.errors, "line, raw, reason", self.error_lines)
             self.error_lines = []
 
-    @staticmethod
-    def _copy(table: str, columns: str, lines: list[str]) -> None:
+    def _copy(self, table: str, columns: str, lines: list[str]) -> None:
+        self._release()
         with (
             connection.cursor() as cur,
             cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
@@ -723,6 +787,7 @@ class _PgLoader:
             copy.write("".join(lines).encode("utf-8"))
 
     def progress(self, rows: int, done_bytes: int) -> None:
+        self._release()
         self.rows = rows
         CdrImport.objects.filter(pk=self.imp.pk).update(
             rows_read=rows, processed_bytes=min(done_bytes, self.imp.total_bytes)
@@ -732,14 +797,22 @@ class _PgLoader:
         self.lines = []
         self.csv_chunks = []
         self.error_lines = []
+        if self.direct is not None:
+            self.direct.abandon()
         self._drop()
 
-    def restart(self) -> None:
-        """Forget what was staged (the file is read again another way)."""
+    def restart(self, *, direct: bool = True) -> None:
+        """Forget what was staged and loaded (the file is read again another
+        way; ``direct=False``: every call the staged way)."""
+        self._release()
         self.lines, self.csv_chunks, self.error_lines = [], [], []
         self.rows = self.rejected = 0
+        self.direct, self.direct_enabled = None, direct
+        self.direct_rows, self.direct_keys, self.moved = 0, set(), 0
+        self.loads = {}
         with connection.cursor() as cur:
             cur.execute(f"TRUNCATE {self.stage}, {self.errors}")
+            drop_load_tables(cur, self.imp.pk)
 
     def _drop(self) -> None:
         try:
@@ -747,6 +820,7 @@ class _PgLoader:
                 cur.execute(
                     f"DROP TABLE IF EXISTS {self.stage}, {self.errors}, {self.ratings}"
                 )
+                drop_load_tables(cur, self.imp.pk)
         except Exception:  # the transaction is broken: the session drops them
             logger.warning(
                 "could not drop the staging tables of import %s", self.imp.pk
@@ -756,11 +830,16 @@ class _PgLoader:
 
     def finish(self) -> None:
         clock = _Clock(self.imp.pk)
+        redo = False
         try:
             self._finish()
             clock.lap("commit")
+        except DirectRedo:
+            redo = True  # the tables are needed for the second reading
+            raise
         finally:
-            self._drop()
+            if not redo:
+                self._drop()
 
     @transaction.atomic
     def _finish(self) -> None:
@@ -770,18 +849,22 @@ class _PgLoader:
         with connection.cursor() as cur:
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            loaded = self._settle_direct(cur)
             cur.execute(f"ANALYZE {self.stage}")
             self._count_months(cur)
             # A month with no partition yet is loaded into a table of its own
             # and attached at the end (billing.partitions).
-            self.loads = MonthLoad.begin(cur, {p for _s, p in self.months})
+            self.loads = {
+                **loaded,
+                **MonthLoad.begin(cur, {p for _s, p in self.months}),
+            }
             duplicates = self._reserve_keys(cur)
         clock.lap("dedupe and call ids")
         sql_rating = self._prepare_sql_rating()
         session = RatingSession()
         result = self._rate(session, sql_rating)
         clock.lap("rate (other months)")
-        imported = self._insert(sql_rating, result.rated_at)
+        imported = self._insert(sql_rating, result.rated_at) + self.direct_rows
         clock.lap("rate and insert")
         with connection.cursor() as cur:
             for load in self.loads.values():
@@ -811,6 +894,53 @@ class _PgLoader:
             rejected=self.rejected,
         )
 
+    def _settle_direct(self, cur) -> dict[dt.date, MonthLoad]:
+        """Keep the calls loaded while reading (``cdr_direct``): their months
+        become loads. Raises DirectRedo when they cannot be kept; moves the
+        subscription-months whose calls came out of pool order to the stage,
+        to be rated there."""
+        direct = self.direct
+        if direct is None or not direct.rows:
+            return {}
+        direct.close()
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
+        loaded = direct.loaded
+        for period in loaded:
+            if partition_exists(cur, period):
+                raise DirectRedo(f"the month {period:%Y-%m} was created meanwhile")
+        keys = direct.loaded_keys()
+        now = rating_service.fresh_month_inputs(keys=keys, lock=True)
+        changed = [k for k in keys if now.get(k) != direct.inputs[k]]
+        if changed:
+            raise DirectRedo(f"the rating inputs of {changed[0]} changed meanwhile")
+        unordered = sorted(direct.unordered)
+        for table in loaded.values():
+            if unordered:
+                self._move_to_stage(cur, table, unordered)
+        self.direct_keys = set(keys) - set(unordered)
+        self.direct_rows = direct.rows - self.moved
+        return {
+            period: MonthLoad.adopt(cur, period, table)
+            for period, table in loaded.items()
+        }
+
+    def _move_to_stage(self, cur, table: str, keys: list[tuple[int, dt.date]]) -> None:
+        """Move the loaded calls of ``keys`` to the stage, to be rated there.
+        Their lines are made up (negative): they are kept only if nothing
+        needs a line (see ``_reserve_keys``)."""
+        cur.execute(
+            f"WITH moved AS (DELETE FROM {table}"  # noqa: S608
+            " WHERE (subscription_id, period) IN (SELECT * FROM"
+            " unnest(%s::bigint[], %s::date[])) RETURNING *)"
+            f" INSERT INTO {self.stage} ({self.STAGE_COLUMNS})"
+            " SELECT -(%s + row_number() OVER ()), call_id, number_id,"
+            " subscription_id, company_id, caller_number, caller_area,"
+            " answer_number, start_time AT TIME ZONE 'Asia/Shanghai', period,"
+            " duration_seconds, direction, status FROM moved",
+            [[k[0] for k in keys], [k[1] for k in keys], self.moved],
+        )
+        self.moved += cur.rowcount
+
     def _count_months(self, cur) -> None:
         cur.execute(
             f"SELECT subscription_id, period, count(*) FROM {self.stage}"  # noqa: S608
@@ -831,15 +961,28 @@ class _PgLoader:
         through the call table (months that have a partition) are released
         again at once: the table's trigger stores them with the calls.
         """
+        loaded = (
+            "".join(
+                f' UNION ALL SELECT call_id COLLATE "C", period FROM {load.table}'  # noqa: S608
+                for period, load in self.loads.items()
+                if period in self.direct.loaded
+            )
+            if self.direct is not None and self.direct_rows
+            else ""
+        )
         sql = (
             "INSERT INTO billing_callkey (call_id, period)"  # noqa: S608
-            f" SELECT call_id, period FROM {self.stage} ORDER BY call_id"
+            f" SELECT call_id, period FROM {self.stage}{loaded} ORDER BY 1"
         )
         duplicates = 0
         try:
             with transaction.atomic():
                 cur.execute(sql)
         except IntegrityError:
+            if loaded or self.moved:
+                # Stored or repeated call ids among loaded calls, which keep
+                # no line: the staged path sorts them out.
+                raise DirectRedo("call ids already stored or repeated") from None
             cur.execute(
                 f"DELETE FROM {self.stage} s USING billing_callkey k"  # noqa: S608
                 " WHERE k.call_id = s.call_id"
@@ -882,14 +1025,18 @@ class _PgLoader:
             ],
         )
 
+    def _all_months(self) -> list[tuple[int, dt.date]]:
+        """The subscription-months of the file: staged and loaded."""
+        return sorted(set(self.months) | self.direct_keys)
+
     def _later_months(self) -> list[tuple[int, dt.date]]:
-        """Staged months after each subscription's earliest staged month."""
+        """Months of the file after each subscription's earliest one."""
         first = self._first_months()
-        return [(sub_id, p) for sub_id, p in self.months if p > first[sub_id]]
+        return [(sub_id, p) for sub_id, p in self._all_months() if p > first[sub_id]]
 
     def _first_months(self) -> dict[int, dt.date]:
         first: dict[int, dt.date] = {}
-        for sub_id, period in self.months:  # sorted: the first one wins
+        for sub_id, period in self._all_months():  # sorted: the first one wins
             first.setdefault(sub_id, period)
         return first
 
@@ -1069,38 +1216,9 @@ class _PgLoader:
         return total
 
     def _fresh_inputs(self) -> dict[tuple[int, dt.date], RatingInputs]:
-        """Rating inputs of the staged months that have no stored calls yet.
-
-        Such a month (with no calls in later months either, so no term pool
-        downstream) is rated entirely from the staged rows, exactly as
-        ``calls_rate_many`` would rate it after the insert. Its subscriptions
-        are locked like the rating service locks them.
-        """
-        if not self.months:
-            return {}
-        table = CallRecord._meta.db_table
-        with connection.cursor() as cur:
-            # Once per staged month (not per staged row): an index probe each.
-            cur.execute(
-                "SELECT s.subscription_id, s.period"  # noqa: S608
-                " FROM unnest(%s::bigint[], %s::date[]) AS s(subscription_id, period)"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {table} c"
-                " WHERE c.subscription_id = s.subscription_id"
-                " AND c.period >= s.period)",
-                [[k[0] for k in self.months], [k[1] for k in self.months]],
-            )
-            keys = cur.fetchall()
-        if not keys:
-            return {}
-        sub_ids = sorted({k[0] for k in keys})
-        subs = {
-            row["id"]: row
-            for row in Subscription.objects.select_for_update()
-            .filter(id__in=sub_ids)
-            .order_by("id")
-            .values("id", "activated_on", "ended_on")
-        }
-        return rating_inputs_many(keys=keys, subs=subs)
+        """Rating inputs of the staged months that have no stored calls yet
+        (``fresh_month_inputs``), their subscriptions locked."""
+        return rating_service.fresh_month_inputs(keys=self.months, lock=True)
 
     def _reject_outside(self, cur, call_ids: list[str]) -> None:
         cur.execute(
@@ -1112,39 +1230,25 @@ class _PgLoader:
         cur.execute("DELETE FROM billing_callkey WHERE call_id = ANY(%s)", [call_ids])
         self.staged -= len(gone)
         self.rejected += len(gone)
-        reason = _("The 400 number had no package in force on that day.")
+        reason = _outside_reason()
         cur.executemany(
             f"INSERT INTO {self.errors} (line, raw, reason) VALUES (%s, %s, %s)",  # noqa: S608
             [(line, f"{call_id} {start}", reason) for line, call_id, start in gone],
         )
 
 
-def rating_inputs_many(
-    *, keys: Iterable[tuple[int, dt.date]], subs: Mapping[int, dict]
-) -> dict[tuple[int, dt.date], RatingInputs]:
-    """``rating_inputs_for`` of many subscription-months in a few queries.
+def _outside_reason() -> str:
+    return _("The 400 number had no package in force on that day.")
 
-    Built from the rating service's own loaders (plan periods, running terms,
-    pool used before the month), so the inputs are the ones it would use.
-    """
-    by_period: dict[dt.date, list[int]] = defaultdict(list)
-    for sub_id, period in keys:
-        if sub_id in subs:
-            by_period[period].append(sub_id)
-    if not by_period:
-        return {}
-    plan_periods = rating_service._plan_periods_for(sorted(subs))
-    calendar = rating_service.calendar_load()
-    out: dict[tuple[int, dt.date], RatingInputs] = {}
-    for period, sub_ids in by_period.items():
-        batch = {s: subs[s] for s in sub_ids}
-        running = rating_service._running_terms(batch, plan_periods, period)
-        used = rating_service._pool_used_before(period, running)
-        for sub_id, sub in batch.items():
-            out[(sub_id, period)] = rating_service._inputs(
-                sub, period, plan_periods.get(sub_id, ()), calendar, used.get(sub_id, 0)
-            )
-    return out
+
+def _arrow_calls(valid: list[tuple[int, ValidCall]]) -> pa.RecordBatch:
+    """Validated calls as ``FastBatch.calls`` holds them (all text)."""
+    lines = pa.array([line for line, _call in valid], pa.int64())
+    columns = zip(*(call for _line, call in valid), strict=True)
+    return pa.RecordBatch.from_arrays(
+        [lines, *(pa.array([str(v) for v in col], pa.string()) for col in columns)],
+        names=list(COPY_COLUMNS),
+    )
 
 
 # --- API batches ------------------------------------------------------------------

@@ -285,6 +285,70 @@ def rating_inputs_for(*, subscription: Subscription, period: dt.date) -> RatingI
 # --- rating and storing ------------------------------------------------------
 
 
+def rating_inputs_many(
+    *, keys: Iterable[tuple[int, dt.date]], subs: dict[int, dict]
+) -> dict[tuple[int, dt.date], RatingInputs]:
+    """``rating_inputs_for`` of many subscription-months in a few queries.
+
+    ``subs`` maps a subscription id to its ``id``, ``activated_on`` and
+    ``ended_on``. Built from the same loaders (plan periods, running terms,
+    pool used before the month), so the inputs are the ones it would give.
+    """
+    by_period: dict[dt.date, list[int]] = defaultdict(list)
+    for sub_id, period in keys:
+        if sub_id in subs:
+            by_period[period].append(sub_id)
+    if not by_period:
+        return {}
+    plan_periods = _plan_periods_for(sorted(subs))
+    calendar = calendar_load()
+    out: dict[tuple[int, dt.date], RatingInputs] = {}
+    for period, sub_ids in by_period.items():
+        batch = {s: subs[s] for s in sub_ids}
+        running = _running_terms(batch, plan_periods, period)
+        used = _pool_used_before(period, running)
+        for sub_id, sub in batch.items():
+            out[(sub_id, period)] = _inputs(
+                sub, period, plan_periods.get(sub_id, ()), calendar, used.get(sub_id, 0)
+            )
+    return out
+
+
+def fresh_month_inputs(
+    *, keys: Iterable[tuple[int, dt.date]], lock: bool
+) -> dict[tuple[int, dt.date], RatingInputs]:
+    """Rating inputs of those subscription-months that have no stored calls,
+    in their month or any later one.
+
+    Such a month is rated entirely from calls about to be stored, and no term
+    pool downstream depends on it yet: an import rates it in bulk exactly as
+    ``calls_rate_many`` would after the insert. ``lock`` takes the
+    subscriptions' row locks, as the rating does (inside a transaction).
+    """
+    keys = list(keys)
+    if not keys:
+        return {}
+    table = CallRecord._meta.db_table
+    with connection.cursor() as cur:
+        # Once per month (not per call): an index probe each.
+        cur.execute(
+            "SELECT s.subscription_id, s.period"  # noqa: S608
+            " FROM unnest(%s::bigint[], %s::date[]) AS s(subscription_id, period)"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} c"
+            " WHERE c.subscription_id = s.subscription_id"
+            " AND c.period >= s.period)",
+            [[k[0] for k in keys], [k[1] for k in keys]],
+        )
+        fresh = cur.fetchall()
+    if not fresh:
+        return {}
+    subs = Subscription.objects.filter(id__in=sorted({k[0] for k in fresh}))
+    if lock:
+        subs = subs.select_for_update()
+    rows = subs.order_by("id").values("id", "activated_on", "ended_on")
+    return rating_inputs_many(keys=fresh, subs={row["id"]: row for row in rows})
+
+
 def calls_rate(*, subscription: Subscription, period: dt.date) -> RateSummary:
     """Re-rate one subscription-month (and the following months of its term)."""
     return calls_rate_many(keys=[(subscription.pk, period)])

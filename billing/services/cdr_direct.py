@@ -1,0 +1,475 @@
+"""A new month's calls rated while the file is read and copied straight into
+the table that becomes the month's partition (the import's fast path).
+
+The staged path (``cdr_import._PgLoader``) writes every call twice: into a
+staging table, then rated into the call table. For the common file — the
+month's calls of numbers with no calls stored in that month or later, in
+time order — the rating needs nothing but the file: each segment's pool
+goes to its inbound calls in (start, call_id) order, and a file in time
+order brings them in that order. ``DirectLoads`` rates such calls block by
+block as the column-wise reader (``billing.cdr_fast``) hands them over and
+copies them, rated, into ``cdr_load_<import>_<YYYY_MM>``, a plain table
+shaped like the call table; phase 2 of the import renames it to the month's
+partition, adds the staged calls of the same month (if any) and attaches it.
+
+Which calls go this way (the rest are staged, as before):
+
+- the month has no partition yet (so no stored calls) and starts in 1992 or
+  later (Asia/Shanghai has kept UTC+8 since 1991, the offset written here);
+- the subscription has no stored calls in that month or a later one
+  (``fresh_month_inputs``) and has segments that month. A call on a day
+  outside every segment is rejected as the rating service rejects it.
+
+Exactness. The rating is ``billing.rating.rate_month`` over the segments
+and calendar ``fresh_month_inputs`` gives, done on whole columns:
+billable minutes, the band by the local start (peak day by the calendar,
+``peak_start <= time < peak_end``), the rate by direction and band, the
+amount = charged × rate (exact, 4 decimals), and the pool minutes: within a
+block the inbound billable calls of each segment are sorted by (start,
+call_id) and take ``min(billable, pool left)`` in turn (a running sum); the
+pool left carries over to the next block. That is right as long as each
+block's calls of a segment all come after those of earlier blocks — true of
+a file in time order, and checked: a segment whose calls come out of order
+is marked, and phase 2 rates that subscription-month again in SQL. Tests
+compare both paths call by call (tests/billing/test_cdr_direct.py).
+
+What phase 2 checks under its locks before keeping the loaded calls: the
+month still has no partition, and the inputs (segments, calendar) are still
+those used here; otherwise the import is read again the staged way
+(``DirectRedo``). So is a file whose call ids are stored already or repeat:
+the staged path sorts out duplicates with line numbers, which the loaded
+calls do not keep. Both are rare; the fast path never changes a result.
+
+One COPY stays open while the file is read, fed by psycopg's writer thread,
+so that PostgreSQL stores a block while the next one is read and rated (two
+processes on two cores). It is closed at the reader's progress points and
+whenever the connection is needed for something else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db import connection
+from psycopg.copy import QueuedLibpqWriter
+
+from billing import rating as core
+from billing.cdr_fast import copy_csv
+from billing.partitions import create_detached, partition_exists
+from billing.services.rating import RatingInputs, fresh_month_inputs
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[int, dt.date]
+
+# Asia/Shanghai has kept UTC+8 since September 1991.
+FIRST_MONTH = "1992-01-01"
+OFFSET = "+08"
+
+# The columns a loaded call is copied with; the load table's defaults give
+# the id, rated_at, created_at and cdr_import_id.
+LOAD_COLUMNS = (
+    "call_id, company_id, subscription_id, number_id, caller_number, caller_area,"
+    " answer_number, start_time, period, duration_seconds, direction, status,"
+    " band, billable_minutes, pool_minutes, charged_minutes, rate, amount"
+)
+RATE_TYPE = pa.decimal128(8, 4)
+STAGED = -2  # a subscription-month that goes the staged way
+OUTSIDE = -1  # a day outside every segment of its month
+
+
+class DirectRedo(Exception):
+    """Phase 2 cannot keep the loaded calls: read the file the staged way."""
+
+
+def load_table(import_id: int, period: dt.date) -> str:
+    return f"cdr_load_{import_id}_{period:%Y_%m}"
+
+
+def drop_load_tables(cur, import_id: int) -> None:
+    """Drop the load tables of an import (also those of an earlier, killed run)."""
+    cur.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r'"
+        " AND relnamespace = current_schema()::regnamespace AND relname LIKE %s",
+        [f"cdr\\_load\\_{import_id}\\_%"],
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+@dataclass
+class _Segment:
+    key: Key
+    lo: str  # first and last day, "YYYY-MM-DD"
+    hi: str
+    pool: int  # minutes available to the month
+    rates: tuple[Decimal, Decimal, Decimal]  # inbound peak, off-peak, outbound
+    used: int = 0  # pool minutes taken by the calls loaded so far
+    last: tuple[str, str] | None = None  # (start, call_id) of the latest taker
+
+
+@dataclass
+class _Month:
+    period: dt.date
+    table: str
+    rows: int = 0
+
+
+@dataclass
+class DirectLoads:
+    """Phase 1 of the fast path for one import (see the module doc)."""
+
+    import_id: int
+    now: dt.datetime
+    months: dict[str, _Month | None] = field(default_factory=dict)
+    # (subscription id as text, period text) → its segments' indexes, or STAGED
+    keys: dict[tuple[str, str], list[int] | int] = field(default_factory=dict)
+    inputs: dict[Key, RatingInputs] = field(default_factory=dict)
+    segments: list[_Segment] = field(default_factory=list)
+    # Subscription-months whose calls came out of pool order: rated again.
+    unordered: set[Key] = field(default_factory=set)
+    rows_by_key: dict[Key, int] = field(default_factory=dict)
+    calendar: core.Calendar | None = None
+    _peak_days: dict[str, bool] = field(default_factory=dict)
+    _copy: tuple[str, ExitStack, object] | None = None
+
+    # -- routing --------------------------------------------------------------
+
+    def take(self, calls: pa.RecordBatch) -> tuple[pa.RecordBatch | None, list]:
+        """Load the calls of ``calls`` (COPY_COLUMNS, all text) that go this
+        way; returns the others, for the stage, and the rejected ones as
+        (line, call_id, start) — days outside every segment."""
+        route = self._route(calls)
+        staged = pc.equal(route, STAGED)
+        outside = pc.equal(route, OUTSIDE)
+        rest = calls.filter(staged) if pc.any(staged).as_py() else None
+        rejected = []
+        if pc.any(outside).as_py():
+            gone = calls.filter(outside)
+            rejected = list(
+                zip(
+                    gone.column("line").to_pylist(),
+                    gone.column("call_id").to_pylist(),
+                    gone.column("start_local").to_pylist(),
+                    strict=True,
+                )
+            )
+        direct = pc.greater_equal(route, 0)
+        if pc.any(direct).as_py():
+            self._load(calls.filter(direct), route.filter(direct))
+        return rest, rejected
+
+    def _route(self, calls: pa.RecordBatch) -> pa.Array:
+        """Per call: its segment's index, STAGED or OUTSIDE."""
+        sub = calls.column("subscription_id")
+        start = calls.column("start_local")
+        day = pc.utf8_slice_codeunits(start, 0, 10)
+        pair = pc.dictionary_encode(pc.binary_join_element_wise(sub, day, "|"))
+        pairs = pair.dictionary.to_pylist()
+        self._settle_keys(
+            {(p.split("|")[0], p.split("|")[1][:7] + "-01") for p in pairs}
+        )
+        where = [self._segment_of(*p.split("|")) for p in pairs]
+        return pc.take(pa.array(where, pa.int64()), pair.indices)
+
+    def _segment_of(self, sub: str, day: str) -> int:
+        found = self.keys[(sub, day[:7] + "-01")]
+        if found == STAGED:
+            return STAGED
+        for index in found:
+            seg = self.segments[index]
+            if seg.lo <= day <= seg.hi:
+                return index
+        return OUTSIDE
+
+    def _settle_keys(self, keys: set[tuple[str, str]]) -> None:
+        """Decide the way of the subscription-months not seen before."""
+        new = [k for k in keys if k not in self.keys]
+        if not new:
+            return
+        self.close()  # the connection is needed
+        months = {period for _sub, period in new}
+        for period in months - self.months.keys():
+            self.months[period] = self._month(period)
+        candidates = [
+            (int(sub), dt.date.fromisoformat(period))
+            for sub, period in new
+            if self.months[period] is not None
+        ]
+        inputs = fresh_month_inputs(keys=candidates, lock=False) if candidates else {}
+        for sub, period in new:
+            key = (int(sub), dt.date.fromisoformat(period))
+            found = inputs.get(key)
+            indexes = self._segments(key, found) if found else None
+            self.keys[(sub, period)] = STAGED if indexes is None else indexes
+            if indexes is not None:
+                self.inputs[key] = found
+                if self.calendar is None:
+                    self.calendar = found.calendar
+
+    def _month(self, period: str) -> _Month | None:
+        if period < FIRST_MONTH:
+            return None
+        month = dt.date.fromisoformat(period)
+        with connection.cursor() as cur:
+            if partition_exists(cur, month):
+                return None
+            table = load_table(self.import_id, month)
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            create_detached(cur, month, name=table)
+            # One instant for all of the import's calls (a literal: DDL takes
+            # no parameters; both values are ours).
+            now = f"'{self.now.isoformat()}'::timestamptz"
+            cur.execute(
+                f"ALTER TABLE {table} ALTER COLUMN rated_at SET DEFAULT {now},"
+                f" ALTER COLUMN created_at SET DEFAULT {now},"
+                f" ALTER COLUMN cdr_import_id SET DEFAULT {int(self.import_id)}"
+            )
+        return _Month(month, table)
+
+    def _segments(self, key: Key, inputs: RatingInputs) -> list[int] | None:
+        """Indexes of the month's segments; None if it cannot go this way."""
+        if not inputs.segments:
+            return None
+        if self.calendar is not None and inputs.calendar != self.calendar:
+            return None  # the catalog changed while reading: staged
+        indexes = []
+        for seg in inputs.segments:
+            tariff = seg.plan.tariff
+            rates = (tariff.inbound_peak, tariff.inbound_offpeak, tariff.outbound)
+            if any(r < 0 or r != r.quantize(core.RATE_QUANTUM) for r in rates):
+                return None
+            indexes.append(len(self.segments))
+            self.segments.append(
+                _Segment(
+                    key=key,
+                    lo=seg.start_date.isoformat(),
+                    hi=seg.end_date.isoformat(),
+                    pool=seg.pool_available,
+                    rates=rates,
+                )
+            )
+        return indexes
+
+    # -- rating and loading ---------------------------------------------------
+
+    def _load(self, calls: pa.RecordBatch, seg: pa.Array) -> None:
+        start = calls.column("start_local")
+        direction = calls.column("direction")
+        duration = pc.cast(calls.column("duration_seconds"), pa.int64())
+        answered = pc.equal(calls.column("status"), "answered")
+        billable = pc.if_else(
+            pc.and_(answered, pc.greater(duration, 0)),
+            pc.divide(pc.add(duration, 59), 60),
+            0,
+        )
+        band = self._bands(start)
+        inbound = pc.equal(direction, core.INBOUND)
+        taken = self._pool(calls, seg, billable, inbound)
+        charged = pc.subtract(billable, taken)
+        rate = self._rates(seg, band, inbound)
+        amount = pc.multiply(rate, pc.cast(charged, pa.decimal128(19, 0)))
+        out = pa.RecordBatch.from_arrays(
+            [
+                calls.column("call_id"),
+                calls.column("company_id"),
+                calls.column("subscription_id"),
+                calls.column("number_id"),
+                calls.column("caller_number"),
+                calls.column("caller_area"),
+                calls.column("answer_number"),
+                pc.binary_join_element_wise(start, OFFSET, ""),
+                calls.column("period"),
+                calls.column("duration_seconds"),
+                direction,
+                calls.column("status"),
+                band,
+                billable,
+                taken,
+                charged,
+                pc.cast(rate, pa.string()),
+                pc.cast(amount, pa.string()),
+            ],
+            names=[c.strip() for c in LOAD_COLUMNS.split(",")],
+        )
+        period = calls.column("period")
+        months = pc.unique(period).to_pylist()
+        for text in months:
+            part = out if len(months) == 1 else out.filter(pc.equal(period, text))
+            month = self.months[text]
+            month.rows += part.num_rows
+            self._write(month.table, copy_csv(part))
+        keys = pc.binary_join_element_wise(calls.column("subscription_id"), period, "|")
+        for item in pc.value_counts(keys).to_pylist():
+            sub, text = item["values"].split("|")
+            key = (int(sub), dt.date.fromisoformat(text))
+            self.rows_by_key[key] = self.rows_by_key.get(key, 0) + item["counts"]
+
+    def _bands(self, start: pa.Array) -> pa.Array:
+        calendar = self.calendar
+        day = pc.dictionary_encode(pc.utf8_slice_codeunits(start, 0, 10))
+        peak_day = []
+        for text in day.dictionary.to_pylist():
+            value = self._peak_days.get(text)
+            if value is None:
+                value = calendar.is_peak_day(dt.date.fromisoformat(text))
+                self._peak_days[text] = value
+            peak_day.append(value)
+        time = pc.utf8_slice_codeunits(start, 11, 19)
+        # A start has whole seconds: t >= x exactly when t >= x rounded up.
+        peak = pc.and_(
+            pc.take(pa.array(peak_day, pa.bool_()), day.indices),
+            pc.and_(
+                pc.greater_equal(time, _ceil_second(calendar.peak_start)),
+                pc.less(time, _ceil_second(calendar.peak_end)),
+            ),
+        )
+        return pc.if_else(peak, core.PEAK, core.OFFPEAK)
+
+    def _rates(self, seg: pa.Array, band: pa.Array, inbound: pa.Array) -> pa.Array:
+        peak, offpeak, outbound = (
+            pa.array([s.rates[i] for s in self.segments], RATE_TYPE) for i in range(3)
+        )
+        return pc.if_else(
+            inbound,
+            pc.if_else(
+                pc.equal(band, core.PEAK), pc.take(peak, seg), pc.take(offpeak, seg)
+            ),
+            pc.take(outbound, seg),
+        )
+
+    def _pool(
+        self,
+        calls: pa.RecordBatch,
+        seg: pa.Array,
+        billable: pa.Array,
+        inbound: pa.Array,
+    ) -> pa.Array:
+        """Pool minutes of each call: the inbound billable calls of a segment
+        take from its pool in (start, call_id) order."""
+        takers = pc.and_(inbound, pc.greater(billable, 0))
+        count = pc.sum(takers).as_py() or 0
+        taken = pa.repeat(pa.scalar(0, pa.int64()), len(calls))
+        if not count:
+            return taken
+        where = pc.indices_nonzero(takers)
+        table = pa.table(
+            {
+                "seg": pc.take(seg, where),
+                "start": pc.take(calls.column("start_local"), where),
+                "call_id": pc.take(calls.column("call_id"), where),
+                "billable": pc.take(billable, where),
+            }
+        )
+        order = pc.sort_indices(
+            table,
+            sort_keys=[
+                ("seg", "ascending"),
+                ("start", "ascending"),
+                ("call_id", "ascending"),
+            ],
+        )
+        table = table.take(order)
+        segs = table.column("seg").combine_chunks()
+        bills = table.column("billable").combine_chunks()
+        total = pc.cumulative_sum(bills)
+        before_all = pc.subtract(total, bills)  # minutes of earlier takers
+        first = pa.concat_arrays(
+            [
+                pa.array([True]),
+                pc.not_equal(segs.slice(1), segs.slice(0, count - 1)),
+            ]
+        )
+        starts = pc.indices_nonzero(first).to_pylist()
+        # Per segment of this block: who it is, where its takers start and end.
+        group_segs = pc.take(segs, starts).to_pylist()
+        firsts = pc.take(table.column("start"), starts).to_pylist()
+        first_ids = pc.take(table.column("call_id"), starts).to_pylist()
+        ends = [*(s - 1 for s in starts[1:]), count - 1]
+        lasts = pc.take(table.column("start"), ends).to_pylist()
+        last_ids = pc.take(table.column("call_id"), ends).to_pylist()
+        base = pc.take(before_all, starts).to_pylist()
+        used = []
+        pools = []
+        for i, index in enumerate(group_segs):
+            s = self.segments[index]
+            if s.last is not None and (firsts[i], first_ids[i]) <= s.last:
+                self.unordered.add(s.key)
+            used.append(s.used - base[i])
+            pools.append(s.pool)
+        group = pc.subtract(pc.cumulative_sum(pc.cast(first, pa.int64())), 1)
+        before = pc.add(before_all, pc.take(pa.array(used, pa.int64()), group))
+        left = pc.subtract(pc.take(pa.array(pools, pa.int64()), group), before)
+        took = pc.max_element_wise(pc.min_element_wise(bills, left), 0)
+        took_total = pc.cumulative_sum(took)
+        took_at_end = pc.take(took_total, ends).to_pylist()
+        took_before = 0
+        for i, index in enumerate(group_segs):
+            s = self.segments[index]
+            s.used += took_at_end[i] - took_before
+            took_before = took_at_end[i]
+            s.last = (lasts[i], last_ids[i])
+        # Back to the calls' order: the takers in their order, the rest 0.
+        in_order = pc.take(took, pc.sort_indices(order))
+        return pc.replace_with_mask(taken, takers, in_order)
+
+    # -- the COPY -------------------------------------------------------------
+
+    def _write(self, table: str, data: bytes) -> None:
+        if self._copy is not None and self._copy[0] != table:
+            self.close()
+        if self._copy is None:
+            stack = ExitStack()
+            cur = stack.enter_context(connection.cursor()).cursor
+            copy = stack.enter_context(
+                cur.copy(
+                    f"COPY {table} ({LOAD_COLUMNS}) FROM STDIN (FORMAT csv)",
+                    writer=QueuedLibpqWriter(cur),
+                )
+            )
+            self._copy = (table, stack, copy)
+        self._copy[2].write(data)
+
+    def close(self) -> None:
+        """End the open COPY (waits until PostgreSQL has stored it all)."""
+        if self._copy is not None:
+            _table, stack, _copy = self._copy
+            self._copy = None
+            stack.close()
+
+    def abandon(self) -> None:
+        """End the open COPY, if the connection still can (the load tables
+        are dropped next)."""
+        try:
+            self.close()
+        except Exception:  # the connection is broken: nothing to end
+            logger.warning("could not end the COPY of import %s", self.import_id)
+
+    # -- what phase 2 needs ---------------------------------------------------
+
+    @property
+    def loaded(self) -> dict[dt.date, str]:
+        """Month → load table, for the months that have calls loaded."""
+        return {m.period: m.table for m in self.months.values() if m and m.rows}
+
+    @property
+    def rows(self) -> int:
+        return sum(m.rows for m in self.months.values() if m)
+
+    def loaded_keys(self) -> list[Key]:
+        return sorted(k for k, n in self.rows_by_key.items() if n)
+
+
+def _ceil_second(value: dt.time) -> str:
+    """``value`` rounded up to the second, as ``HH:MM:SS`` (``24:00:00`` past
+    the last second of the day)."""
+    seconds = value.hour * 3600 + value.minute * 60 + value.second
+    seconds += math.ceil(value.microsecond / 1_000_000)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
