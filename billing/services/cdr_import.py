@@ -103,6 +103,8 @@ ASYNC_THRESHOLD_BYTES = 2 * 1024 * 1024
 CHUNK_ROWS = 50_000
 # Rows staged between two progress updates on the column-wise path.
 FAST_CHUNK_ROWS = 200_000
+# Bytes the column-wise reader parses at a time (tests make it small).
+FAST_BLOCK_BYTES = 1 << 20
 ORM_BATCH = 2_000
 # Calls handed to the rating session at once (whole subscription-months).
 RATE_BATCH = 20_000
@@ -441,6 +443,7 @@ def _read_columns(reader: CdrReader, validator: RowValidator, loader) -> int:
         header=reader.header,
         columns=reader.columns,
         validator=validator,
+        block_size=FAST_BLOCK_BYTES,
     )
     rows = pending = 0
     validate = validator.validate

@@ -1,0 +1,316 @@
+"""The import's fast path: a new month's calls rated while the file is read
+(``billing.services.cdr_direct``).
+
+Each test checks the result against the rating service: re-rating every
+imported month from the stored calls must change nothing (the calls were
+rated as if they had all arrived at once), and the counts and rejections must
+be those of the staged path.
+"""
+
+import datetime as dt
+import random
+
+import pytest
+from django.db import connection
+
+from billing.models import CallKey, CallRecord, CdrImport, CdrImportError
+from billing.partitions import partitions_ensure
+from billing.services import cdr_direct
+from billing.services import cdr_import as service
+from billing.services.cdr_import import cdr_import_run
+from billing.services.rating import calls_rate_many
+from plans.models import SubscriptionPlanPeriod
+from tests.billing import cdr_fixtures
+from tests.factories import (
+    CallRecordFactory,
+    HolidayFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    TermPlanFactory,
+    shanghai,
+)
+
+pytestmark = pytest.mark.django_db
+cdr_world = cdr_fixtures.cdr_world
+
+MAY = dt.date(2026, 5, 1)
+HEADER = (
+    "call_id,service_number,caller_number,caller_area,start_time,"
+    "duration_seconds,direction,status"
+)
+TIMES = ["07:59:59", "08:00:00", "12:30:00", "19:59:59", "20:00:00", "23:59:59"]
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """What the fast path did: calls loaded, months moved, readings again."""
+    seen = {"loaded": 0, "moved": 0, "redo": 0}
+    load, move = cdr_direct.DirectLoads._load, service._PgLoader._move_to_stage
+    restart = service._PgLoader.restart
+
+    def spy_load(self, calls, seg):
+        seen["loaded"] += calls.num_rows
+        return load(self, calls, seg)
+
+    def spy_move(self, cur, table, keys):
+        move(self, cur, table, keys)
+        seen["moved"] += len(keys)
+
+    def spy_restart(self, *, direct=True):
+        seen["redo"] += not direct
+        return restart(self, direct=direct)
+
+    monkeypatch.setattr(cdr_direct.DirectLoads, "_load", spy_load)
+    monkeypatch.setattr(service._PgLoader, "_move_to_stage", spy_move)
+    monkeypatch.setattr(service._PgLoader, "restart", spy_restart)
+    return seen
+
+
+def _import(path, agent=None) -> CdrImport:
+    imp = CdrImport.objects.create(source=CdrImport.Source.COMMAND, agent=agent)
+    with open(path, "rb") as stream:
+        return cdr_import_run(cdr_import=imp, stream=stream, fast=True)
+
+
+def _stored_call(**kwargs) -> CallRecord:
+    """A call stored (and rated) before the import."""
+    call = CallRecordFactory(**kwargs)
+    calls_rate_many(keys=[(call.subscription_id, call.period)])
+    return call
+
+
+def _assert_rated_as_if_all_at_once() -> None:
+    keys = set(CallRecord.objects.values_list("subscription_id", "period"))
+    assert not CallRecord.objects.filter(rated_at__isnull=True).exists()
+    assert calls_rate_many(keys=keys).changed == 0
+
+
+def _busy_world(cdr_world):
+    """Two more numbers: a term plan and a small pool, with holidays."""
+    HolidayFactory(date=dt.date(2026, 5, 1), kind="holiday")
+    HolidayFactory(date=dt.date(2026, 5, 9), kind="workday")
+    term = SubscriptionFactory(
+        company=cdr_world.sub_a1.company,
+        number__number="4008100003",
+        activated_on=dt.date(2025, 11, 1),
+        plan=TermPlanFactory(included_minutes=900),
+        # a term pool partly used in April
+    )
+    _stored_call(
+        subscription=term,
+        start_time=shanghai(2026, 4, 20, 10, 0),
+        duration_seconds=300 * 60,
+    )
+    small = SubscriptionFactory(
+        company=cdr_world.sub_a2.company,
+        number__number="4008100004",
+        activated_on=dt.date(2026, 5, 3),
+        plan=PlanFactory(included_minutes=40),
+    )
+    return [cdr_world.sub_a1, cdr_world.sub_a2, term, small]
+
+
+def _random_file(tmp_path, subs, seed: int, *, order: str) -> tuple:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(rng.randint(150, 400)):
+        sub = rng.choice(subs)
+        first = max(sub.activated_on, MAY).day
+        day = rng.randint(first, 31)
+        when = f"2026-05-{day:02d} {rng.choice(TIMES)}"
+        if rng.random() < 0.5:
+            when = (
+                f"2026-05-{day:02d} {rng.randrange(24):02d}:{rng.randrange(60):02d}:00"
+            )
+        number = sub.number.number
+        if rng.random() < 0.1:  # not canonical: checked row by row
+            number = f" {number[:3]}-{number[3:6]}-{number[6:]}"
+        rows.append(
+            [
+                f"R{seed}-{i:04d}",
+                number,
+                "138****8000",
+                rng.choice(["广东深圳", "", "北京"]),
+                when,
+                str(rng.choice([0, 1, 59, 60, 61, 600, 1800, 3600])),
+                rng.choice(["inbound", "inbound", "outbound", "呼入"]),
+                rng.choice(["answered", "answered", "missed", "接通"]),
+            ]
+        )
+    if order == "time":
+        rows.sort(key=lambda r: (r[4], r[0]))
+    elif order == "reversed":
+        rows.sort(key=lambda r: (r[4], r[0]), reverse=True)
+    else:
+        rng.shuffle(rows)
+    path = tmp_path / f"may-{seed}.csv"
+    path.write_text("\n".join([HEADER, *(",".join(r) for r in rows)]) + "\n")
+    return path, len(rows)
+
+
+@pytest.mark.parametrize("order", ["time", "reversed", "shuffled"])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_new_month_is_rated_while_read_as_the_rating_service_would(
+    tmp_path, cdr_world, spy, monkeypatch, seed, order
+):
+    # given a month of calls of four numbers (a term pool that April used,
+    # a pool of 40 minutes, holidays, peak boundaries, rows not in canonical
+    # form), read in blocks of a few rows
+    monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 600 + 97 * seed)
+    path, count = _random_file(tmp_path, _busy_world(cdr_world), seed, order=order)
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then every call went the fast way and is stored, rated exactly
+    assert (imp.status, imp.imported, imp.rejected) == ("done", count, 0)
+    assert spy["loaded"] == count
+    assert spy["redo"] == 0
+    _assert_rated_as_if_all_at_once()
+    assert CallRecord.objects.filter(pool_minutes__gt=0).exists()
+    assert CallRecord.objects.filter(charged_minutes__gt=0).exists()
+    # calls of a number that came out of pool order were rated again in SQL
+    if order == "time":
+        assert spy["moved"] == 0
+    if order == "reversed":
+        assert spy["moved"] > 0
+    # and the month is a partition with its indexes, the ids are reserved
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass('billing_callrecord_p2026_05')")
+        assert cur.fetchone()[0] is not None
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'cdr_load_%%'")
+        assert cur.fetchone()[0] == 0
+    may = CallKey.objects.filter(period=MAY).count()
+    assert may == CallRecord.objects.filter(period=MAY).count() == count
+
+
+def test_one_instant_and_the_import_are_written_on_every_loaded_call(
+    tmp_path, cdr_world, spy
+):
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 9, order="time")
+    imp = _import(path, cdr_world.agent)
+    assert spy["loaded"] == count
+    calls = CallRecord.objects.filter(period=MAY)
+    assert set(calls.values_list("cdr_import_id", flat=True)) == {imp.pk}
+    assert calls.values("created_at").distinct().count() == 1
+    assert calls.values("rated_at").distinct().count() == 1
+    # the starts are the instants of the file's Shanghai times
+    first = calls.order_by("start_time", "call_id").first()
+    assert first.start_time.astimezone(shanghai(2026, 1, 1).tzinfo).day >= 1
+    line = path.read_text().splitlines()[1].split(",")
+    stored = CallRecord.objects.get(call_id=line[0]).start_time
+    assert stored == dt.datetime.fromisoformat(line[4]).replace(
+        tzinfo=shanghai(2026, 1, 1).tzinfo
+    )
+
+
+def test_a_call_on_a_day_without_a_package_is_rejected_as_on_the_staged_path(
+    tmp_path, cdr_world, spy
+):
+    # given a subscription whose package starts on May 10 only
+    sub = cdr_world.sub_a1
+    SubscriptionPlanPeriod.objects.filter(subscription=sub).update(
+        start_date=dt.date(2026, 5, 10)
+    )
+    path = tmp_path / "gap.csv"
+    path.write_text(
+        f"{HEADER}\n"
+        "G1,4008100001,138****8000,,2026-05-09 10:00:00,61,inbound,answered\n"
+        "G2,4008100001,138****8000,,2026-05-10 10:00:00,61,inbound,answered\n"
+    )
+    # when the file is imported
+    imp = _import(path, cdr_world.agent)
+    # then the call of May 9 is rejected with its line, the other stored
+    assert (imp.imported, imp.rejected) == (1, 1)
+    error = CdrImportError.objects.get(cdr_import=imp)
+    assert error.line_number == 2
+    assert "G1" in error.raw
+    assert error.reason == service._outside_reason()
+    assert list(CallKey.objects.values_list("call_id", flat=True)) == ["G2"]
+    _assert_rated_as_if_all_at_once()
+
+
+def test_stored_or_repeated_call_ids_send_the_file_the_staged_way(
+    tmp_path, cdr_world, spy
+):
+    # given a call stored in April, and a May file that brings its id again
+    # and repeats one of its own
+    _stored_call(
+        call_id="OLD-1",
+        subscription=cdr_world.sub_a1,
+        start_time=shanghai(2026, 4, 2, 9, 0),
+    )
+    path = tmp_path / "dups.csv"
+    path.write_text(
+        f"{HEADER}\n"
+        "N1,4008100001,138****8000,,2026-05-04 09:00:00,61,inbound,answered\n"
+        "OLD-1,4008100001,138****8000,,2026-05-04 10:00:00,61,inbound,answered\n"
+        "N2,4008100001,138****8000,,2026-05-04 11:00:00,61,inbound,answered\n"
+        "N1,4008100001,138****8000,,2026-05-04 12:00:00,61,inbound,answered\n"
+    )
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then it was read again the staged way, which sorts the ids out
+    assert spy["redo"] == 1
+    assert (imp.imported, imp.duplicates, imp.rejected) == (2, 1, 1)
+    assert CdrImportError.objects.get(cdr_import=imp).line_number == 5
+    assert set(
+        CallRecord.objects.filter(period=MAY).values_list("call_id", flat=True)
+    ) == {"N1", "N2"}
+    _assert_rated_as_if_all_at_once()
+    # and no load table is left behind
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'cdr_load_%%'")
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_month_that_has_calls_already_goes_the_staged_way(tmp_path, cdr_world, spy):
+    # given May's partition, with a call of another number
+    partitions_ensure([MAY])
+    _stored_call(
+        subscription=cdr_world.sub_a2, start_time=shanghai(2026, 5, 20, 9, 0)
+    )
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 3, order="time")
+    imp = _import(path, cdr_world.agent)
+    assert imp.imported == count
+    assert spy["loaded"] == 0
+    _assert_rated_as_if_all_at_once()
+
+
+def test_a_number_with_calls_in_a_later_month_goes_the_staged_way(
+    tmp_path, cdr_world, spy
+):
+    # given a June call of one number: its May is not fresh
+    _stored_call(
+        subscription=cdr_world.sub_a1, start_time=shanghai(2026, 6, 2, 9, 0)
+    )
+    path = tmp_path / "two.csv"
+    path.write_text(
+        f"{HEADER}\n"
+        "L1,4008100001,138****8000,,2026-05-04 09:00:00,61,inbound,answered\n"
+        "L2,4008100002,138****8000,,2026-05-14 09:00:00,61,inbound,answered\n"
+    )
+    imp = _import(path, cdr_world.agent)
+    assert imp.imported == 2
+    assert spy["loaded"] == 1  # only the other number's call
+    _assert_rated_as_if_all_at_once()
+
+
+def test_the_import_is_read_again_when_the_plan_changed_meanwhile(
+    tmp_path, cdr_world, spy, monkeypatch
+):
+    # given a plan change that lands between reading and storing
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 5, order="time")
+    settle = service._PgLoader._settle_direct
+
+    def change_then_settle(self, cur):
+        if self.direct is not None and self.direct.rows:
+            SubscriptionPlanPeriod.objects.filter(subscription=cdr_world.sub_a1).update(
+                plan=PlanFactory(included_minutes=7)
+            )
+        return settle(self, cur)
+
+    monkeypatch.setattr(service._PgLoader, "_settle_direct", change_then_settle)
+    imp = _import(path, cdr_world.agent)
+    # then nothing is rated with the old plan
+    assert spy["redo"] == 1
+    assert imp.imported == count
+    _assert_rated_as_if_all_at_once()
