@@ -265,9 +265,7 @@ def test_stored_or_repeated_call_ids_send_the_file_the_staged_way(
 def test_a_month_that_has_calls_already_goes_the_staged_way(tmp_path, cdr_world, spy):
     # given May's partition, with a call of another number
     partitions_ensure([MAY])
-    _stored_call(
-        subscription=cdr_world.sub_a2, start_time=shanghai(2026, 5, 20, 9, 0)
-    )
+    _stored_call(subscription=cdr_world.sub_a2, start_time=shanghai(2026, 5, 20, 9, 0))
     path, count = _random_file(tmp_path, [cdr_world.sub_a1], 3, order="time")
     imp = _import(path, cdr_world.agent)
     assert imp.imported == count
@@ -279,9 +277,7 @@ def test_a_number_with_calls_in_a_later_month_goes_the_staged_way(
     tmp_path, cdr_world, spy
 ):
     # given a June call of one number: its May is not fresh
-    _stored_call(
-        subscription=cdr_world.sub_a1, start_time=shanghai(2026, 6, 2, 9, 0)
-    )
+    _stored_call(subscription=cdr_world.sub_a1, start_time=shanghai(2026, 6, 2, 9, 0))
     path = tmp_path / "two.csv"
     path.write_text(
         f"{HEADER}\n"
