@@ -125,6 +125,39 @@ def partitions_ensure(periods: Iterable[dt.date]) -> None:
                 _attach(cur, period)
 
 
+def index_statements(cur, period: dt.date, table: str) -> tuple[list[str], list[str]]:
+    """What gives ``table`` (the month's partition-to-be) the call table's
+    indexes, so that attaching it adopts them instead of building them:
+    ``CREATE INDEX`` of each partitioned index of the call table (a SHARE
+    lock: the table stays readable meanwhile), and then the statement that
+    makes the unique one the primary key (ATTACH adopts a key's index only
+    with its constraint; an ACCESS EXCLUSIVE lock, for a moment). Named after
+    the month's partition, ``IF NOT EXISTS``: running them again is harmless.
+    """
+    part = partition_name(period)
+    cur.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisprimary"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = %s::regclass ORDER BY c.relname",
+        [TABLE],
+    )
+    builds, keys = [], []
+    for name, definition, primary in cur.fetchall():
+        # "CREATE [UNIQUE] INDEX name ON ONLY public.billing_callrecord USING …"
+        head, using = definition.split(" USING ", 1)
+        unique = "UNIQUE " if head.startswith("CREATE UNIQUE ") else ""
+        index = f"{part}_pkey" if primary else f"{part}_{name}"[:63]
+        builds.append(
+            f"CREATE {unique}INDEX IF NOT EXISTS {index} ON {table} USING {using}"
+        )
+        if primary:
+            keys.append(
+                f"ALTER TABLE {table} ADD CONSTRAINT {index}"
+                f" PRIMARY KEY USING INDEX {index}"
+            )
+    return builds, keys
+
+
 class MonthLoad:
     """A month that has no partition yet, loaded in bulk (see the module doc).
 

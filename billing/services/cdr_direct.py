@@ -51,6 +51,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -137,6 +138,10 @@ class DirectLoads:
     unordered: set[Key] = field(default_factory=set)
     rows_by_key: dict[Key, int] = field(default_factory=dict)
     calendar: core.Calendar | None = None
+    # Whether the load tables were committed as they were written (read in
+    # autocommit mode, not inside a transaction), so another connection
+    # can build their indexes.
+    committed: bool = False
     _peak_days: dict[str, bool] = field(default_factory=dict)
     _copy: tuple[str, ExitStack, object] | None = None
 
@@ -222,6 +227,7 @@ class DirectLoads:
             if partition_exists(cur, month):
                 return None
             table = load_table(self.import_id, month)
+            self.committed = not connection.in_atomic_block
             cur.execute(f"DROP TABLE IF EXISTS {table}")
             create_detached(cur, month, name=table)
             # One instant for all of the import's calls (a literal: DDL takes
@@ -465,6 +471,47 @@ class DirectLoads:
 
     def loaded_keys(self) -> list[Key]:
         return sorted(k for k, n in self.rows_by_key.items() if n)
+
+
+class IndexBuild:
+    """Statements (the load tables' ``CREATE INDEX``) run in a thread on a
+    connection of their own, in autocommit mode; ``join`` waits and says
+    whether all of them ran.
+
+    They need a SHARE lock on tables the import's transaction only reads
+    meanwhile; should one wait for a lock all the same, it gives up after
+    ``LOCK_TIMEOUT`` instead of waiting for a transaction that waits for it,
+    and the import runs what is left itself.
+    """
+
+    LOCK_TIMEOUT = "5s"
+
+    def __init__(self, statements: list[str]):
+        self.params = connection.get_connection_params()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(statements,))
+        self.thread.start()
+
+    def _run(self, statements: list[str]) -> None:
+        try:
+            conn = connection.get_new_connection(self.params)
+            try:
+                conn.autocommit = True
+                conn.execute("SET maintenance_work_mem = '512MB'")
+                conn.execute(f"SET lock_timeout = '{self.LOCK_TIMEOUT}'")
+                for sql in statements:
+                    conn.execute(sql)
+            finally:
+                conn.close()
+        except Exception as exc:  # the caller builds what is missing
+            self.error = exc
+
+    def join(self) -> bool:
+        """Wait for the statements; True if all of them ran."""
+        self.thread.join()
+        if self.error is not None:
+            logger.warning("index build on its own connection failed: %s", self.error)
+        return self.error is None
 
 
 def _ceil_second(value: dt.time) -> str:

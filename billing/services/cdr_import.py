@@ -82,11 +82,17 @@ from billing.models import CallKey, CallRecord, CdrImport, CdrImportError
 from billing.partitions import (
     PARTITION_LOCK,
     MonthLoad,
+    index_statements,
     partition_exists,
     partitions_ensure,
 )
 from billing.services import rating as rating_service
-from billing.services.cdr_direct import DirectLoads, DirectRedo, drop_load_tables
+from billing.services.cdr_direct import (
+    DirectLoads,
+    DirectRedo,
+    IndexBuild,
+    drop_load_tables,
+)
 from billing.services.cdr_import_sql import CALL_COLUMNS, SqlRating
 from billing.services.rating import (
     IncomingCall,
@@ -688,6 +694,7 @@ class _PgLoader:
         self.direct_rows = 0
         self.direct_keys: set[tuple[int, dt.date]] = set()
         self.moved = 0  # loaded calls moved to the stage (lines made up)
+        self.loaded: dict[dt.date, str] = {}  # month → its load table
         _temp_buffers()
         with connection.cursor() as cur:
             drop_load_tables(cur, imp.pk)  # of a run that was killed
@@ -812,7 +819,7 @@ class _PgLoader:
         self.rows = self.rejected = 0
         self.direct, self.direct_enabled = None, direct
         self.direct_rows, self.direct_keys, self.moved = 0, set(), 0
-        self.loads = {}
+        self.loads, self.loaded = {}, {}
         with connection.cursor() as cur:
             cur.execute(f"TRUNCATE {self.stage}, {self.errors}")
             drop_load_tables(cur, self.imp.pk)
@@ -852,16 +859,34 @@ class _PgLoader:
         with connection.cursor() as cur:
             cur.execute("SET LOCAL work_mem = '256MB'")
             cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            loaded = self._settle_direct(cur)
-            cur.execute(f"ANALYZE {self.stage}")
-            self._count_months(cur)
-            # A month with no partition yet is loaded into a table of its own
-            # and attached at the end (billing.partitions).
-            self.loads = {
-                **loaded,
-                **MonthLoad.begin(cur, {p for _s, p in self.months}),
-            }
-            duplicates = self._reserve_keys(cur)
+            self.loaded = self._settle_direct(cur)
+            # The loaded months' indexes: built on a connection of their own
+            # while this one reserves the call ids (when the tables were
+            # committed while reading), else here, after it.
+            builds, keys = [], []
+            for period, table in self.loaded.items():
+                more_builds, more_keys = index_statements(cur, period, table)
+                builds += more_builds
+                keys += more_keys
+            build = None
+            if builds and self.direct.committed and not self.moved:
+                build = IndexBuild(builds)
+            try:
+                cur.execute(f"ANALYZE {self.stage}")
+                self._count_months(cur)
+                # A month with no partition yet is loaded into a table of its
+                # own and attached at the end (billing.partitions).
+                self.loads = MonthLoad.begin(
+                    cur, {p for _s, p in self.months} - set(self.loaded)
+                )
+                duplicates = self._reserve_keys(cur)
+            finally:
+                built = build is not None and build.join()
+            # Here if not built there (IF NOT EXISTS: what it built stays).
+            for sql in ([] if built else builds) + keys:
+                cur.execute(sql)
+            for period, table in self.loaded.items():
+                self.loads[period] = MonthLoad.adopt(cur, period, table)
         clock.lap("dedupe and call ids")
         sql_rating = self._prepare_sql_rating()
         session = RatingSession()
@@ -897,11 +922,11 @@ class _PgLoader:
             rejected=self.rejected,
         )
 
-    def _settle_direct(self, cur) -> dict[dt.date, MonthLoad]:
-        """Keep the calls loaded while reading (``cdr_direct``): their months
-        become loads. Raises DirectRedo when they cannot be kept; moves the
-        subscription-months whose calls came out of pool order to the stage,
-        to be rated there."""
+    def _settle_direct(self, cur) -> dict[dt.date, str]:
+        """Keep the calls loaded while reading (``cdr_direct``); returns their
+        tables by month (to become loads). Raises DirectRedo when they cannot
+        be kept; moves the subscription-months whose calls came out of pool
+        order to the stage, to be rated there."""
         direct = self.direct
         if direct is None or not direct.rows:
             return {}
@@ -922,10 +947,7 @@ class _PgLoader:
                 self._move_to_stage(cur, table, unordered)
         self.direct_keys = set(keys) - set(unordered)
         self.direct_rows = direct.rows - self.moved
-        return {
-            period: MonthLoad.adopt(cur, period, table)
-            for period, table in loaded.items()
-        }
+        return loaded
 
     def _move_to_stage(self, cur, table: str, keys: list[tuple[int, dt.date]]) -> None:
         """Move the loaded calls of ``keys`` to the stage, to be rated there.
@@ -964,14 +986,9 @@ class _PgLoader:
         through the call table (months that have a partition) are released
         again at once: the table's trigger stores them with the calls.
         """
-        loaded = (
-            "".join(
-                f' UNION ALL SELECT call_id COLLATE "C", period FROM {load.table}'  # noqa: S608
-                for period, load in self.loads.items()
-                if period in self.direct.loaded
-            )
-            if self.direct is not None and self.direct_rows
-            else ""
+        loaded = "".join(
+            f' UNION ALL SELECT call_id COLLATE "C", period FROM {table}'  # noqa: S608
+            for table in self.loaded.values()
         )
         sql = (
             "INSERT INTO billing_callkey (call_id, period)"  # noqa: S608
@@ -994,7 +1011,8 @@ class _PgLoader:
             self._reject_repeated_ids(cur)
             self._count_months(cur)
             cur.execute(sql)
-        through_table = sorted({p for _s, p in self.months} - set(self.loads))
+        loads = set(self.loads) | set(self.loaded)
+        through_table = sorted({p for _s, p in self.months} - loads)
         if through_table:
             cur.execute(
                 f"DELETE FROM billing_callkey k USING {self.stage} s"  # noqa: S608

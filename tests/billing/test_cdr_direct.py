@@ -310,3 +310,77 @@ def test_the_import_is_read_again_when_the_plan_changed_meanwhile(
     assert spy["redo"] == 1
     assert imp.imported == count
     _assert_rated_as_if_all_at_once()
+
+
+def _index_count(table: str) -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [table])
+        return cur.fetchone()[0]
+
+
+def test_attaching_the_loaded_month_adopts_the_indexes_built_before(
+    tmp_path, cdr_world, spy
+):
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 11, order="time")
+    _import(path, cdr_world.agent)
+    assert spy["loaded"] == count
+    # one of each of the call table's indexes, not a second set
+    assert _index_count("billing_callrecord_p2026_05") == _index_count(
+        "billing_callrecord_default"
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent IN (SELECT indexrelid"
+            " FROM pg_index WHERE indrelid = 'billing_callrecord'::regclass)"
+            " AND inhrelid IN (SELECT indexrelid FROM pg_index"
+            " WHERE indrelid = 'billing_callrecord_p2026_05'::regclass)"
+        )
+        assert cur.fetchone()[0] == _index_count("billing_callrecord_default")
+
+
+@pytest.fixture
+def july_2027_dropped():
+    """A transactional test leaves its partition behind: drop it after."""
+    yield dt.date(2027, 7, 1)
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS billing_callrecord_p2027_07")
+        cur.execute("DELETE FROM billing_callkey")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_the_indexes_are_built_on_another_connection(
+    tmp_path, cdr_world, spy, monkeypatch, july_2027_dropped, caplog
+):
+    # given a file of a new month, read outside any transaction (as the
+    # command and the worker do), so the loaded table is committed
+    built = []
+    original = cdr_direct.IndexBuild._run
+
+    def spy_run(self, statements):
+        built.extend(statements)
+        return original(self, statements)
+
+    monkeypatch.setattr(cdr_direct.IndexBuild, "_run", spy_run)
+    SubscriptionPlanPeriod.objects.filter(subscription=cdr_world.sub_a1).update(
+        start_date=dt.date(2027, 1, 1)
+    )
+    cdr_world.sub_a1.__class__.objects.filter(pk=cdr_world.sub_a1.pk).update(
+        activated_on=dt.date(2027, 1, 1)
+    )
+    lines = [
+        f"J{i},4008100001,138****8000,,2027-07-{1 + i % 28:02d} 09:{i % 60:02d}:00,"
+        f"{60 * (i % 7)},inbound,answered"
+        for i in range(200)
+    ]
+    path = tmp_path / "july.csv"
+    path.write_text("\n".join([HEADER, *sorted(lines, key=lambda r: r.split(",")[4])]))
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then the indexes were built by the other connection and adopted
+    assert imp.imported == 200
+    assert spy["loaded"] == 200
+    assert any("CREATE UNIQUE INDEX" in sql for sql in built)
+    assert "failed" not in caplog.text
+    table = "billing_callrecord_p2027_07"
+    assert _index_count(table) == _index_count("billing_callrecord_default")
+    _assert_rated_as_if_all_at_once()
