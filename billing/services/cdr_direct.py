@@ -82,6 +82,8 @@ LOAD_COLUMNS = (
     " band, billable_minutes, pool_minutes, charged_minutes, rate, amount"
 )
 RATE_TYPE = pa.decimal128(8, 4)
+# Pairs (subscription, day) whose way is remembered between blocks.
+PAIRS_KEPT = 8192
 STAGED = -2  # a subscription-month that goes the staged way
 OUTSIDE = -1  # a day outside every segment of its month
 
@@ -143,6 +145,9 @@ class DirectLoads:
     # can build their indexes.
     committed: bool = False
     _peak_days: dict[str, bool] = field(default_factory=dict)
+    # (subscription id|day) → segment index, STAGED or OUTSIDE (see _route)
+    _pairs: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    _pair_segments: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
     _copy: tuple[str, ExitStack, object] | None = None
 
     # -- routing --------------------------------------------------------------
@@ -172,17 +177,36 @@ class DirectLoads:
         return rest, rejected
 
     def _route(self, calls: pa.RecordBatch) -> pa.Array:
-        """Per call: its segment's index, STAGED or OUTSIDE."""
+        """Per call: its segment's index, STAGED or OUTSIDE.
+
+        Decided once per (subscription, day), and remembered in Arrow arrays
+        from block to block (the recent ones), so that a block's pairs are
+        looked up in C++ and only new ones reach Python."""
         sub = calls.column("subscription_id")
-        start = calls.column("start_local")
-        day = pc.utf8_slice_codeunits(start, 0, 10)
+        day = pc.utf8_slice_codeunits(calls.column("start_local"), 0, 10)
         pair = pc.dictionary_encode(pc.binary_join_element_wise(sub, day, "|"))
-        pairs = pair.dictionary.to_pylist()
-        self._settle_keys(
-            {(p.split("|")[0], p.split("|")[1][:7] + "-01") for p in pairs}
-        )
-        where = [self._segment_of(*p.split("|")) for p in pairs]
-        return pc.take(pa.array(where, pa.int64()), pair.indices)
+        values = pair.dictionary
+        known = pc.index_in(values, value_set=self._pairs)
+        if known.null_count:
+            new = pc.filter(values, pc.is_null(known)).to_pylist()
+            split = [p.split("|") for p in new]
+            self._settle_keys({(s, d[:7] + "-01") for s, d in split})
+            found = [self._segment_of(s, d) for s, d in split]
+            if len(self._pairs) + len(new) > max(PAIRS_KEPT, 4 * len(values)):
+                # keep this block's pairs only
+                segments = pc.replace_with_mask(
+                    pc.take(self._pair_segments, known),
+                    pc.is_null(known),
+                    pa.array(found, pa.int64()),
+                )
+                self._pairs, self._pair_segments = values, segments
+            else:
+                self._pairs = pa.concat_arrays([self._pairs, pa.array(new)])
+                self._pair_segments = pa.concat_arrays(
+                    [self._pair_segments, pa.array(found, pa.int64())]
+                )
+            known = pc.index_in(values, value_set=self._pairs)
+        return pc.take(pc.take(self._pair_segments, known), pair.indices)
 
     def _segment_of(self, sub: str, day: str) -> int:
         found = self.keys[(sub, day[:7] + "-01")]

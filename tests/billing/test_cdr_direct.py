@@ -157,6 +157,8 @@ def test_a_new_month_is_rated_while_read_as_the_rating_service_would(
     # a pool of 40 minutes, holidays, peak boundaries, rows not in canonical
     # form), read in blocks of a few rows
     monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 600 + 97 * seed)
+    # and remembering the way of few (number, day) pairs between blocks
+    monkeypatch.setattr(cdr_direct, "PAIRS_KEPT", 1 + 10 * seed)
     path, count = _random_file(tmp_path, _busy_world(cdr_world), seed, order=order)
     # when it is imported
     imp = _import(path, cdr_world.agent)
