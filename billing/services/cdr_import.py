@@ -10,12 +10,17 @@ PostgreSQL (the fast path, files of any size, bounded memory)
      certain from its rows is read column by column (``billing.cdr_fast``),
      any other row by row; rows not accepted column-wise go through the
      validator one by one. Memory holds a chunk: repeated call ids are
-     found by the database in step 2.
+     found by the database in step 2. On the column-wise path, the calls of
+     a month that has no partition yet, of numbers with no calls stored in
+     it or later, are rated as they are read and copied straight into the
+     month's partition-to-be (``cdr_direct``); only the rest is staged.
   2. In one transaction, under an advisory lock that serialises call
-     inserts: reserve the staged call ids in ``billing_callkey`` (dropping
-     stored ones, the duplicates, and the later rows of an id the file
-     repeats), rate the calls, insert them — a month that has no partition
-     yet into a table of its own, attached as its partition at the end
+     inserts: check that the loaded months can be kept (else read the file
+     again, all staged) and build their indexes; reserve the staged and
+     loaded call ids in ``billing_callkey`` (dropping stored ones, the
+     duplicates, and the later rows of an id the file repeats), rate the
+     staged calls, insert them — a month that has no partition yet into a
+     table of its own, attached as its partition at the end
      (``billing.partitions``) — move the rejected rows into
      ``CdrImportError`` and store the summary.
   Each row is written once, rated. A subscription's earliest staged month
