@@ -114,8 +114,40 @@ class _Segment:
     hi: str
     pool: int  # minutes available to the month
     rates: tuple[Decimal, Decimal, Decimal]  # inbound peak, off-peak, outbound
-    used: int = 0  # pool minutes taken by the calls loaded so far
-    last: tuple[str, str] | None = None  # (start, call_id) of the latest taker
+
+
+@dataclass
+class _PoolState:
+    """What the calls loaded so far left of each segment's pool, as Arrow
+    arrays indexed by segment (a block updates a thousand segments in a few
+    vectorised steps, not one Python step each)."""
+
+    pool: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
+    # pool minutes taken by the calls loaded so far
+    used: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
+    # (start, call_id) of the latest taker; null before the first one
+    last_start: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    last_id: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    # rates by segment: inbound peak, inbound off-peak, outbound
+    rates: tuple[pa.Array, ...] = ()
+
+    def grow(self, segments: list[_Segment]) -> None:
+        """Add the segments appended to ``segments`` since the last call."""
+        new = segments[len(self.pool) :]
+        if not new:
+            return
+        self.pool = pa.concat_arrays(
+            [self.pool, pa.array([s.pool for s in new], pa.int64())]
+        )
+        self.used = pa.concat_arrays(
+            [self.used, pa.repeat(pa.scalar(0, pa.int64()), len(new))]
+        )
+        nulls = pa.nulls(len(new), pa.string())
+        self.last_start = pa.concat_arrays([self.last_start, nulls])
+        self.last_id = pa.concat_arrays([self.last_id, nulls])
+        self.rates = tuple(
+            pa.array([s.rates[i] for s in segments], RATE_TYPE) for i in range(3)
+        )
 
 
 @dataclass
@@ -138,7 +170,9 @@ class DirectLoads:
     segments: list[_Segment] = field(default_factory=list)
     # Subscription-months whose calls came out of pool order: rated again.
     unordered: set[Key] = field(default_factory=set)
-    rows_by_key: dict[Key, int] = field(default_factory=dict)
+    # Subscription-months that calls were routed to (so loaded).
+    routed: set[Key] = field(default_factory=set)
+    state: _PoolState = field(default_factory=_PoolState)
     calendar: core.Calendar | None = None
     # Whether the load tables were committed as they were written (read in
     # autocommit mode, not inside a transaction), so another connection
@@ -192,6 +226,7 @@ class DirectLoads:
             split = [p.split("|") for p in new]
             self._settle_keys({(s, d[:7] + "-01") for s, d in split})
             found = [self._segment_of(s, d) for s, d in split]
+            self.routed.update(self.segments[i].key for i in found if i >= 0)
             if len(self._pairs) + len(new) > max(PAIRS_KEPT, 4 * len(values)):
                 # keep this block's pairs only
                 segments = pc.replace_with_mask(
@@ -242,6 +277,7 @@ class DirectLoads:
                 self.inputs[key] = found
                 if self.calendar is None:
                     self.calendar = found.calendar
+        self.state.grow(self.segments)
 
     def _month(self, period: str) -> _Month | None:
         if period < FIRST_MONTH:
@@ -336,11 +372,6 @@ class DirectLoads:
             month = self.months[text]
             month.rows += part.num_rows
             self._write(month.table, copy_csv(part))
-        keys = pc.binary_join_element_wise(calls.column("subscription_id"), period, "|")
-        for item in pc.value_counts(keys).to_pylist():
-            sub, text = item["values"].split("|")
-            key = (int(sub), dt.date.fromisoformat(text))
-            self.rows_by_key[key] = self.rows_by_key.get(key, 0) + item["counts"]
 
     def _bands(self, start: pa.Array) -> pa.Array:
         calendar = self.calendar
@@ -364,9 +395,7 @@ class DirectLoads:
         return pc.if_else(peak, core.PEAK, core.OFFPEAK)
 
     def _rates(self, seg: pa.Array, band: pa.Array, inbound: pa.Array) -> pa.Array:
-        peak, offpeak, outbound = (
-            pa.array([s.rates[i] for s in self.segments], RATE_TYPE) for i in range(3)
-        )
+        peak, offpeak, outbound = self.state.rates
         return pc.if_else(
             inbound,
             pc.if_else(
@@ -407,8 +436,7 @@ class DirectLoads:
             ],
         )
         table = table.take(order)
-        segs = table.column("seg").combine_chunks()
-        bills = table.column("billable").combine_chunks()
+        segs, start, call_id, bills = (c.combine_chunks() for c in table.columns)
         total = pc.cumulative_sum(bills)
         before_all = pc.subtract(total, bills)  # minutes of earlier takers
         first = pa.concat_arrays(
@@ -417,35 +445,56 @@ class DirectLoads:
                 pc.not_equal(segs.slice(1), segs.slice(0, count - 1)),
             ]
         )
-        starts = pc.indices_nonzero(first).to_pylist()
-        # Per segment of this block: who it is, where its takers start and end.
-        group_segs = pc.take(segs, starts).to_pylist()
-        firsts = pc.take(table.column("start"), starts).to_pylist()
-        first_ids = pc.take(table.column("call_id"), starts).to_pylist()
-        ends = [*(s - 1 for s in starts[1:]), count - 1]
-        lasts = pc.take(table.column("start"), ends).to_pylist()
-        last_ids = pc.take(table.column("call_id"), ends).to_pylist()
-        base = pc.take(before_all, starts).to_pylist()
-        used = []
-        pools = []
-        for i, index in enumerate(group_segs):
-            s = self.segments[index]
-            if s.last is not None and (firsts[i], first_ids[i]) <= s.last:
-                self.unordered.add(s.key)
-            used.append(s.used - base[i])
-            pools.append(s.pool)
+        # Per segment of this block (a group): where its takers start and end.
+        starts = pc.indices_nonzero(first)
+        ends = pa.concat_arrays(
+            [
+                pc.subtract(starts.slice(1), pa.scalar(1, pa.uint64())),
+                pa.array([count - 1], pa.uint64()),
+            ]
+        )
+        group_segs = pc.take(segs, starts)
+        state = self.state
+        used = pc.take(state.used, group_segs)
+        # A group whose first taker is not after the segment's latest one
+        # came out of pool order: the subscription-month is rated again.
+        first_start = pc.take(start, starts)
+        last_start = pc.take(state.last_start, group_segs)
+        behind = pc.or_(
+            pc.less(first_start, last_start),
+            pc.and_(
+                pc.equal(first_start, last_start),
+                pc.less_equal(
+                    pc.take(call_id, starts),
+                    pc.take(state.last_id, group_segs),
+                ),
+            ),
+        )
+        behind = pc.fill_null(behind, False)
+        if pc.any(behind).as_py():
+            for index in pc.filter(group_segs, behind).to_pylist():
+                self.unordered.add(self.segments[index].key)
         group = pc.subtract(pc.cumulative_sum(pc.cast(first, pa.int64())), 1)
-        before = pc.add(before_all, pc.take(pa.array(used, pa.int64()), group))
-        left = pc.subtract(pc.take(pa.array(pools, pa.int64()), group), before)
+        base = pc.subtract(used, pc.take(before_all, starts))
+        before = pc.add(before_all, pc.take(base, group))
+        left = pc.subtract(pc.take(pc.take(state.pool, group_segs), group), before)
         took = pc.max_element_wise(pc.min_element_wise(bills, left), 0)
         took_total = pc.cumulative_sum(took)
-        took_at_end = pc.take(took_total, ends).to_pylist()
-        took_before = 0
-        for i, index in enumerate(group_segs):
-            s = self.segments[index]
-            s.used += took_at_end[i] - took_before
-            took_before = took_at_end[i]
-            s.last = (lasts[i], last_ids[i])
+        took_at_end = pc.take(took_total, ends)
+        took_before = pa.concat_arrays(
+            [pa.array([0], pa.int64()), took_at_end.slice(0, len(took_at_end) - 1)]
+        )
+        used = pc.add(used, pc.subtract(took_at_end, took_before))
+        # Scatter the groups' new state back to their segments.
+        where = pc.index_in(
+            pa.array(range(len(state.used)), pa.int64()), value_set=group_segs
+        )
+        hit = pc.is_valid(where)
+        state.used = pc.if_else(hit, pc.take(used, where), state.used)
+        last_start = pc.take(pc.take(start, ends), where)
+        state.last_start = pc.if_else(hit, last_start, state.last_start)
+        last_id = pc.take(pc.take(call_id, ends), where)
+        state.last_id = pc.if_else(hit, last_id, state.last_id)
         # Back to the calls' order: the takers in their order, the rest 0.
         in_order = pc.take(took, pc.sort_indices(order))
         return pc.replace_with_mask(taken, takers, in_order)
@@ -494,7 +543,7 @@ class DirectLoads:
         return sum(m.rows for m in self.months.values() if m)
 
     def loaded_keys(self) -> list[Key]:
-        return sorted(k for k, n in self.rows_by_key.items() if n)
+        return sorted(self.routed)
 
 
 class IndexBuild:
