@@ -103,7 +103,7 @@ def _attach(cur, period: dt.date) -> None:
     cur.execute(
         f"ALTER TABLE {name} ALTER COLUMN id DROP DEFAULT,"
         " ALTER COLUMN rated_at DROP DEFAULT, ALTER COLUMN created_at DROP DEFAULT,"
-        " ALTER COLUMN cdr_import_id DROP DEFAULT"
+        " ALTER COLUMN cdr_import_id DROP DEFAULT, ALTER COLUMN period DROP DEFAULT"
     )
 
 

@@ -62,8 +62,8 @@ from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
 from billing import rating as core
-from billing.cdr_fast import copy_csv
 from billing.partitions import create_detached, partition_exists
+from billing.pg_copy import SIGNATURE, TRAILER, BinaryCopy, Field
 from billing.services.rating import RatingInputs, fresh_month_inputs
 
 logger = logging.getLogger(__name__)
@@ -72,14 +72,32 @@ Key = tuple[int, dt.date]
 
 # Asia/Shanghai has kept UTC+8 since September 1991.
 FIRST_MONTH = "1992-01-01"
-OFFSET = "+08"
+UTC_OFFSET_US = 8 * 3600 * 1_000_000
 
-# The columns a loaded call is copied with; the load table's defaults give
-# the id, rated_at, created_at and cdr_import_id.
-LOAD_COLUMNS = (
-    "call_id, company_id, subscription_id, number_id, caller_number, caller_area,"
-    " answer_number, start_time, period, duration_seconds, direction, status,"
-    " band, billable_minutes, pool_minutes, charged_minutes, rate, amount"
+# How a loaded call is copied (binary COPY, billing.pg_copy); the load
+# table's defaults give the id, period (the table's month), rated_at,
+# created_at and cdr_import_id. The numerics: rate numeric(8, 4), amount
+# numeric(14, 4), with room for any product of the two.
+LOAD = BinaryCopy(
+    [
+        Field("company_id", "int8"),
+        Field("subscription_id", "int8"),
+        Field("number_id", "int8"),
+        Field("start_time", "timestamptz"),
+        Field("duration_seconds", "int4"),
+        Field("billable_minutes", "int4"),
+        Field("pool_minutes", "int4"),
+        Field("charged_minutes", "int4"),
+        Field("rate", "numeric", digits=1),
+        Field("amount", "numeric", digits=4),
+        Field("call_id", "text"),
+        Field("caller_number", "text"),
+        Field("caller_area", "text"),
+        Field("answer_number", "text"),
+        Field("direction", "text"),
+        Field("status", "text"),
+        Field("band", "text"),
+    ]
 )
 RATE_TYPE = pa.decimal128(8, 4)
 # Pairs (subscription, day) whose way is remembered between blocks.
@@ -296,7 +314,8 @@ class DirectLoads:
             cur.execute(
                 f"ALTER TABLE {table} ALTER COLUMN rated_at SET DEFAULT {now},"
                 f" ALTER COLUMN created_at SET DEFAULT {now},"
-                f" ALTER COLUMN cdr_import_id SET DEFAULT {int(self.import_id)}"
+                f" ALTER COLUMN cdr_import_id SET DEFAULT {int(self.import_id)},"
+                f" ALTER COLUMN period SET DEFAULT '{month.isoformat()}'::date"
             )
         return _Month(month, table)
 
@@ -342,28 +361,30 @@ class DirectLoads:
         charged = pc.subtract(billable, taken)
         rate = self._rates(seg, band, inbound)
         amount = pc.multiply(rate, pc.cast(charged, pa.decimal128(19, 0)))
-        out = pa.RecordBatch.from_arrays(
-            [
-                calls.column("call_id"),
-                calls.column("company_id"),
-                calls.column("subscription_id"),
-                calls.column("number_id"),
-                calls.column("caller_number"),
-                calls.column("caller_area"),
-                calls.column("answer_number"),
-                pc.binary_join_element_wise(start, OFFSET, ""),
-                calls.column("period"),
-                calls.column("duration_seconds"),
-                direction,
-                calls.column("status"),
-                band,
-                billable,
-                taken,
-                charged,
-                pc.cast(rate, pa.string()),
-                pc.cast(amount, pa.string()),
-            ],
-            names=[c.strip() for c in LOAD_COLUMNS.split(",")],
+        # The local start is "YYYY-MM-DD HH:MM:SS" (canonical or made so by
+        # validate); Shanghai time is UTC+8 in every month loaded here.
+        local = pc.strptime(start, format="%Y-%m-%d %H:%M:%S", unit="us")
+        utc = pc.subtract(pc.cast(local, pa.int64()), UTC_OFFSET_US)
+        out = pa.RecordBatch.from_pydict(
+            {
+                "company_id": pc.cast(calls.column("company_id"), pa.int64()),
+                "subscription_id": pc.cast(calls.column("subscription_id"), pa.int64()),
+                "number_id": pc.cast(calls.column("number_id"), pa.int64()),
+                "start_time": utc,
+                "duration_seconds": duration,
+                "billable_minutes": billable,
+                "pool_minutes": taken,
+                "charged_minutes": charged,
+                "rate": rate,
+                "amount": amount,
+                "call_id": calls.column("call_id"),
+                "caller_number": calls.column("caller_number"),
+                "caller_area": calls.column("caller_area"),
+                "answer_number": calls.column("answer_number"),
+                "direction": direction,
+                "status": calls.column("status"),
+                "band": band,
+            }
         )
         period = calls.column("period")
         months = pc.unique(period).to_pylist()
@@ -371,7 +392,8 @@ class DirectLoads:
             part = out if len(months) == 1 else out.filter(pc.equal(period, text))
             month = self.months[text]
             month.rows += part.num_rows
-            self._write(month.table, copy_csv(part))
+            columns = dict(zip(part.schema.names, part.columns, strict=True))
+            self._write(month.table, LOAD.encode(columns))
 
     def _bands(self, start: pa.Array) -> pa.Array:
         calendar = self.calendar
@@ -509,19 +531,21 @@ class DirectLoads:
             cur = stack.enter_context(connection.cursor()).cursor
             copy = stack.enter_context(
                 cur.copy(
-                    f"COPY {table} ({LOAD_COLUMNS}) FROM STDIN (FORMAT csv)",
+                    f"COPY {table} ({LOAD.columns}) FROM STDIN (FORMAT binary)",
                     writer=QueuedLibpqWriter(cur),
                 )
             )
+            copy.write(SIGNATURE)
             self._copy = (table, stack, copy)
         self._copy[2].write(data)
 
     def close(self) -> None:
         """End the open COPY (waits until PostgreSQL has stored it all)."""
         if self._copy is not None:
-            _table, stack, _copy = self._copy
+            _table, stack, copy = self._copy
             self._copy = None
-            stack.close()
+            with stack:
+                copy.write(TRAILER)
 
     def abandon(self) -> None:
         """End the open COPY, if the connection still can (the load tables
