@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -294,9 +295,16 @@ class FastReader:
         self._days: list[str] = []
         self._day_index: dict[str, int] = {}
         self._services = _Lookup(pa.string(), [pa.int64()], self._service)
-        self._calendar = _Lookup(pa.string(), [pa.int64(), pa.string()], self._day)
+        self._calendar = _Lookup(
+            pa.string(), [pa.int64(), pa.string(), pa.int64()], self._day
+        )
+        self._months: dict[str, int] = {}  # period text → its index
+        self._month_list: list[str] = []
         # The ids as text: copy_csv writes text faster than integers.
         self._subscriptions = _Lookup(pa.int64(), [pa.string()] * 3, self._span)
+        self._month_subscriptions = _Lookup(
+            pa.int64(), [pa.string()] * 3, self._month_span
+        )
         self._directions = _Lookup(pa.string(), [pa.string()], _direction)
         self._statuses = _Lookup(pa.string(), [pa.string()], _status)
         self._areas = _Lookup(pa.string(), [pa.string()], _area)
@@ -524,7 +532,9 @@ class FastReader:
             pc.invert(pc.match_substring_regex(call_id, _EXCEL_ID)),
         ]
         (number,) = _per_value(column("service_number"), self._services)
-        day, period = _per_value(pc.utf8_slice_codeunits(start, 0, 10), self._calendar)
+        day, period, month = _per_value(
+            pc.utf8_slice_codeunits(start, 0, 10), self._calendar
+        )
         (direction,) = _per_value(column("direction"), self._directions)
         (status,) = _per_value(column("status"), self._statuses)
         checks += [pc.is_valid(number), pc.is_valid(day)]
@@ -539,12 +549,14 @@ class FastReader:
             candidate = pc.and_(candidate, check)
         candidate = pc.fill_null(candidate, False)
 
-        # The subscription of each (number, local day), by RowValidator._span.
-        pair = pc.add(pc.shift_left(number, 32), day)
-        pair = pc.if_else(candidate, pair, pa.scalar(None, pa.int64()))
-        pairs = pc.drop_null(pc.unique(pair))
-        where = pc.index_in(pair, value_set=pairs)
-        ids = [pc.take(a, where) for a in self._subscriptions(pairs)]
+        # The subscription of each (number, local day), by RowValidator._span:
+        # per (number, month) where one span covers the whole month (the
+        # common case), else per (number, day).
+        ids = _per_pair(number, month, candidate, self._month_subscriptions)
+        by_day = pc.and_(candidate, pc.is_null(ids[0]))
+        if pc.any(by_day).as_py():
+            daily = _per_pair(number, day, by_day, self._subscriptions)
+            ids = [pc.coalesce(a, b) for a, b in zip(ids, daily, strict=True)]
         accepted = pc.fill_null(pc.and_(candidate, pc.is_valid(ids[0])), False)
         out = [call_id, *ids, caller, area, answer, start, period]
         out += [duration, direction, status]
@@ -562,20 +574,56 @@ class FastReader:
             self._numbers.append(number)
         return (index,)
 
-    def _day(self, value: str) -> tuple[int | None, str | None]:
+    def _day(self, value: str) -> tuple[int | None, str | None, int | None]:
         # The time of day was checked by _START: the start is valid exactly
         # when its date is; parse_start says so, and gives the local day.
         try:
             local = parse_start(f"{value} 00:00:00")
         except RowError:
-            return (None, None)
+            return (None, None, None)
         if local[:4] < "1000":
-            return (None, None)
+            return (None, None, None)
         index = self._day_index.get(value)
         if index is None:
             index = self._day_index[value] = len(self._days)
             self._days.append(value)
-        return (index, f"{local[:7]}-01")
+        period = f"{local[:7]}-01"
+        month = self._months.setdefault(period, len(self._months))
+        return (index, period, month)
+
+    def _month_span(self, pair: int) -> tuple[str | None, str | None, str | None]:
+        """The ids of (number, month) when every day of the month has the
+        same answer from ``RowValidator._span``, a subscription: exactly one
+        span meets the month and covers all of it, and the agent may import
+        for it. Else nulls (each day is then asked on its own)."""
+        number = self._numbers[pair >> 32]
+        month = self._month_names[pair & 0xFFFFFFFF]
+        info = self.validator.numbers.get(number)
+        if info is None:
+            return (None, None, None)
+        first, last = month, _last_day(month)
+        meeting = [
+            s
+            for s in info.spans
+            if s.activated_on <= last and (s.ended_on is None or s.ended_on >= first)
+        ]
+        if len(meeting) != 1:
+            return (None, None, None)
+        (span,) = meeting
+        if span.activated_on > first or (
+            span.ended_on is not None and span.ended_on < last
+        ):
+            return (None, None, None)
+        agent = self.validator.agent_id
+        if agent is not None and span.agent_id != agent:
+            return (None, None, None)
+        return (str(info.number_id), str(span.subscription_id), str(span.company_id))
+
+    @property
+    def _month_names(self) -> list[str]:
+        if len(self._month_list) != len(self._months):
+            self._month_list = sorted(self._months, key=self._months.__getitem__)
+        return self._month_list
 
     def _span(self, pair: int) -> tuple[str | None, str | None, str | None]:
         number, day = self._numbers[pair >> 32], self._days[pair & 0xFFFFFFFF]
@@ -633,6 +681,25 @@ def _per_value(array: pa.Array, lookup: _Lookup) -> list[pa.Array]:
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
     return [pc.take(a, array.indices) for a in lookup(array.dictionary)]
+
+
+def _per_pair(
+    number: pa.Array, other: pa.Array, where: pa.Array, lookup: _Lookup
+) -> list[pa.Array]:
+    """``lookup`` of (number << 32 | other) for the rows ``where`` is true
+    (null elsewhere)."""
+    pair = pc.add(pc.shift_left(number, 32), other)
+    pair = pc.if_else(where, pair, pa.scalar(None, pa.int64()))
+    pairs = pc.drop_null(pc.unique(pair))
+    found = pc.index_in(pair, value_set=pairs)
+    return [pc.take(a, found) for a in lookup(pairs)]
+
+
+def _last_day(period: str) -> str:
+    """The last day of the month ``period`` ("YYYY-MM-01"), as text."""
+    first = dt.date.fromisoformat(period)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return (following - dt.timedelta(days=1)).isoformat()
 
 
 def _line_of(row: tuple[int, list[str]]) -> int:

@@ -407,6 +407,36 @@ def test_every_hand_written_tricky_value_gives_the_reference_result(
     assert len(copied) > len(accepted) / 2
 
 
+@pytest.mark.parametrize("agent_id", [AGENT, 32, None])
+def test_each_day_gets_the_subscription_in_service_that_day(agent_id):
+    """Subscriptions are found per (number, month) when one covers the whole
+    month, else per day: every number, on the days around each span's edges,
+    in months covered by one span, by two, by a part of one and by none."""
+    days = [
+        "2025-01-01", "2025-06-15", "2025-12-31", "2026-01-15", "2026-02-28",
+        "2026-03-01", "2026-03-04", "2026-03-05", "2026-03-09", "2026-03-10",
+        "2026-03-31", "2026-04-01", "2026-04-30",
+    ]  # fmt: skip
+    rows = []
+    for number in NUMBERS:
+        for day in days:
+            start = f"{day} 12:00:00"
+            rows.append(
+                [f"C-{len(rows)}", number, *CANONICAL[2:5], start, *CANONICAL[6:]]
+            )
+    # Block by block in any order: a month is decided before its days.
+    rows.reverse()
+    data = cdr_file(rows)
+    expected = reference(data, agent_id=agent_id)
+    got, copied, _rows = fast(data, agent_id=agent_id, block_size=512)
+    assert got == expected
+    accepted = {line for line, result in expected.items() if result[0] == "accepted"}
+    assert copied == accepted
+    # March of 4008100003 has two spans: each of its days is asked alone.
+    subscriptions = {expected[line][1][2] for line in accepted}
+    assert {14, 15} <= subscriptions or agent_id == 32
+
+
 def test_chinese_headers_in_another_order_with_extra_columns():
     order = [8, 7, 6, 5, 4, 3, 2, 1, 0]
     header = ["备注", *(FIELDS[ENGLISH[i]][1] for i in order), "通话时长"]
