@@ -294,20 +294,20 @@ class FastReader:
         self._number_index: dict[str, int] = {}
         self._days: list[str] = []
         self._day_index: dict[str, int] = {}
-        self._services = _Lookup(pa.string(), [pa.int64()], self._service)
-        self._calendar = _Lookup(
+        self._services = Lookup(pa.string(), [pa.int64()], self._service)
+        self._calendar = Lookup(
             pa.string(), [pa.int64(), pa.string(), pa.int64()], self._day
         )
         self._months: dict[str, int] = {}  # period text → its index
         self._month_list: list[str] = []
         # The ids as text: copy_csv writes text faster than integers.
-        self._subscriptions = _Lookup(pa.int64(), [pa.string()] * 3, self._span)
-        self._month_subscriptions = _Lookup(
+        self._subscriptions = Lookup(pa.int64(), [pa.string()] * 3, self._span)
+        self._month_subscriptions = Lookup(
             pa.int64(), [pa.string()] * 3, self._month_span
         )
-        self._directions = _Lookup(pa.string(), [pa.string()], _direction)
-        self._statuses = _Lookup(pa.string(), [pa.string()], _status)
-        self._areas = _Lookup(pa.string(), [pa.string()], _area)
+        self._directions = Lookup(pa.string(), [pa.string()], _direction)
+        self._statuses = Lookup(pa.string(), [pa.string()], _status)
+        self._areas = Lookup(pa.string(), [pa.string()], _area)
 
     @property
     def bytes_read(self) -> int:
@@ -635,7 +635,7 @@ class FastReader:
         return (str(number_id), str(span.subscription_id), str(span.company_id))
 
 
-class _Lookup:
+class Lookup:
     """``compute(key)`` per distinct key, remembered in Arrow arrays: a
     block's keys are looked up in C++ and only new keys reach Python.
 
@@ -676,7 +676,7 @@ class _Lookup:
         return found
 
 
-def _per_value(array: pa.Array, lookup: _Lookup) -> list[pa.Array]:
+def _per_value(array: pa.Array, lookup: Lookup) -> list[pa.Array]:
     """The results of ``lookup`` for each value of ``array``."""
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
@@ -684,7 +684,7 @@ def _per_value(array: pa.Array, lookup: _Lookup) -> list[pa.Array]:
 
 
 def _per_pair(
-    number: pa.Array, other: pa.Array, where: pa.Array, lookup: _Lookup
+    number: pa.Array, other: pa.Array, where: pa.Array, lookup: Lookup
 ) -> list[pa.Array]:
     """``lookup`` of (number << 32 | other) for the rows ``where`` is true
     (null elsewhere)."""

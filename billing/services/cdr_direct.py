@@ -62,7 +62,8 @@ from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
 
 from billing import rating as core
-from billing.partitions import create_detached, partition_exists
+from billing.cdr_fast import Lookup
+from billing.partitions import create_detached, month_bounds, partition_exists
 from billing.pg_copy import SIGNATURE, TRAILER, BinaryCopy, Field
 from billing.services.rating import RatingInputs, fresh_month_inputs
 
@@ -103,6 +104,7 @@ RATE_TYPE = pa.decimal128(8, 4)
 # Pairs (subscription, day) whose way is remembered between blocks.
 PAIRS_KEPT = 8192
 STAGED = -2  # a subscription-month that goes the staged way
+BY_DAY = -3  # a subscription-month whose days are routed one by one
 OUTSIDE = -1  # a day outside every segment of its month
 
 
@@ -200,6 +202,12 @@ class DirectLoads:
     # (subscription id|day) → segment index, STAGED or OUTSIDE (see _route)
     _pairs: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     _pair_segments: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
+    # (subscription id|period) → segment index, STAGED or BY_DAY
+    _month_routes: Lookup = field(init=False)
+
+    def __post_init__(self):
+        self._month_routes = Lookup(pa.string(), [pa.int64()], self._month_route)
+
     _copy: tuple[str, ExitStack, object] | None = None
 
     # -- routing --------------------------------------------------------------
@@ -231,9 +239,44 @@ class DirectLoads:
     def _route(self, calls: pa.RecordBatch) -> pa.Array:
         """Per call: its segment's index, STAGED or OUTSIDE.
 
-        Decided once per (subscription, day), and remembered in Arrow arrays
-        from block to block (the recent ones), so that a block's pairs are
-        looked up in C++ and only new ones reach Python."""
+        Decided once per (subscription, month) when the month is staged or
+        has one segment from its first day to its last (the common case),
+        else once per (subscription, day); remembered in Arrow arrays from
+        block to block, so that a block's keys are looked up in C++ and only
+        new ones reach Python."""
+        month = pc.dictionary_encode(
+            pc.binary_join_element_wise(
+                calls.column("subscription_id"), calls.column("period"), "|"
+            )
+        )
+        keys = month.dictionary
+        known = pc.index_in(keys, value_set=self._month_routes.keys)
+        if known.null_count:
+            new = pc.filter(keys, pc.is_null(known)).to_pylist()
+            self._settle_keys({tuple(k.split("|")) for k in new})
+        (by_month,) = self._month_routes(keys)
+        route = pc.take(by_month, month.indices)
+        by_day = pc.equal(route, BY_DAY)
+        if pc.any(by_day).as_py():
+            days = self._route_days(calls.filter(by_day))
+            route = pc.replace_with_mask(route, by_day, days)
+        return route
+
+    def _month_route(self, key: str) -> tuple[int]:
+        """STAGED, the segment of every day of the month, or BY_DAY."""
+        sub, period = key.split("|")
+        found = self.keys[(sub, period)]
+        if found == STAGED:
+            return (STAGED,)
+        if len(found) == 1:
+            seg = self.segments[found[0]]
+            if seg.lo <= period and seg.hi >= _last_day(period):
+                self.routed.add(seg.key)
+                return (found[0],)
+        return (BY_DAY,)
+
+    def _route_days(self, calls: pa.RecordBatch) -> pa.Array:
+        """``_route`` of calls whose month has no single way: per day."""
         sub = calls.column("subscription_id")
         day = pc.utf8_slice_codeunits(calls.column("start_local"), 0, 10)
         pair = pc.dictionary_encode(pc.binary_join_element_wise(sub, day, "|"))
@@ -609,6 +652,12 @@ class IndexBuild:
         if self.error is not None:
             logger.warning("index build on its own connection failed: %s", self.error)
         return self.error is None
+
+
+def _last_day(period: str) -> str:
+    """The last day of the month ``period`` ("YYYY-MM-01"), as text."""
+    _first, following = month_bounds(dt.date.fromisoformat(period))
+    return (following - dt.timedelta(days=1)).isoformat()
 
 
 def _ceil_second(value: dt.time) -> str:

@@ -107,7 +107,14 @@ def _busy_world(cdr_world):
         activated_on=dt.date(2026, 5, 3),
         plan=PlanFactory(included_minutes=40),
     )
-    return [cdr_world.sub_a1, cdr_world.sub_a2, term, small]
+    # a three-year term that ends on 15 May: two segments, two pools in May
+    renewed = SubscriptionFactory(
+        company=cdr_world.sub_a2.company,
+        number__number="4008100005",
+        activated_on=dt.date(2023, 5, 16),
+        plan=TermPlanFactory(included_minutes=30),
+    )
+    return [cdr_world.sub_a1, cdr_world.sub_a2, term, small, renewed]
 
 
 def _random_file(tmp_path, subs, seed: int, *, order: str) -> tuple:
