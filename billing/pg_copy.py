@@ -8,13 +8,17 @@ whole block of rows at once, with numpy and Arrow kernels:
 
 - the fixed-width fields of every row (``int8``, ``int4``, ``timestamptz``,
   ``numeric``) are one numpy record per row, big-endian, each field after
-  its length, as the format wants them;
+  its length, as the format wants them, and the length of the first text
+  field at the end;
 - each text field is its length (big-endian ``int32``) and its UTF-8 bytes;
+- ``choice`` fields are texts of a few known values, given as the index of
+  the value: all of them together are one lookup in a table of every
+  combination, already encoded;
 - Arrow joins the parts of each row (``binary_join_element_wise``), and the
   joined values, back to back, are the block's rows.
 
-So the fields go in this order: the fixed-width ones first, then the text
-ones (``COPY`` takes the columns in any order we name them). No field may
+So the fields go in this order: the fixed-width ones, the text ones, the
+choices (``COPY`` takes the columns in any order we name them). No field may
 be null; text may be empty.
 
 Numerics are written with a fixed number of base-10000 digits, leading and
@@ -41,6 +45,7 @@ TRAILER = b"\xff\xff"
 PG_EPOCH_US = 946_684_800 * 1_000_000
 NUMERIC_SCALE = 4  # one base-10000 digit after the point
 FIXED_KINDS = ("int8", "int4", "timestamptz", "numeric")
+KINDS = (*FIXED_KINDS, "text", "choice")
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,14 @@ class Field:
     ``kind``: ``int8``/``int4`` (an Arrow integer array), ``timestamptz`` (an
     Arrow ``timestamp[us]`` without a zone, in UTC), ``numeric`` (Arrow
     ``decimal128`` with scale 4; ``digits`` base-10000 digits before the
-    point) or ``text`` (an Arrow string array).
+    point), ``text`` (an Arrow string array) or ``choice`` (one of the texts
+    ``choices``, given as its index: an Arrow integer array).
     """
 
     name: str
     kind: str
     digits: int = 0
+    choices: tuple[str, ...] = ()
 
 
 class BinaryCopy:
@@ -67,17 +74,20 @@ class BinaryCopy:
 
     def __init__(self, fields: list[Field]):
         kinds = [f.kind for f in fields]
-        fixed = [f for f in fields if f.kind in FIXED_KINDS]
-        if kinds[: len(fixed)] != [f.kind for f in fixed]:
-            raise ValueError("fixed-width fields must come before text fields")
-        if any(k not in (*FIXED_KINDS, "text") for k in kinds):
+        if any(k not in KINDS for k in kinds):
             raise ValueError(f"unknown field kind in {kinds}")
+        order = [KINDS.index(k) if k in ("text", "choice") else 0 for k in kinds]
+        if order != sorted(order):
+            raise ValueError("fixed-width fields come first, then text, then choices")
         self.fields = fields
-        self.fixed = fixed
+        self.fixed = [f for f in fields if f.kind in FIXED_KINDS]
         self.texts = [f for f in fields if f.kind == "text"]
+        self.choices = [f for f in fields if f.kind == "choice"]
+        if any(not f.choices for f in self.choices):
+            raise ValueError("a choice field needs its choices")
         self.columns = ", ".join(f.name for f in fields)
         layout: list[tuple] = [("count", ">i2")]
-        for f in fixed:
+        for f in self.fixed:
             if f.kind == "numeric":
                 layout += [
                     (f"{f.name}_length", ">i4"),
@@ -86,29 +96,43 @@ class BinaryCopy:
                 ]
             else:
                 layout += [(f"{f.name}_length", ">i4"), (f.name, _NUMPY[f.kind])]
+        if self.texts:
+            layout.append((f"{self.texts[0].name}_length", ">i4"))
         self.dtype = np.dtype(layout)
         template = np.zeros((), self.dtype)
         template["count"] = len(fields)
-        for f in fixed:
+        for f in self.fixed:
             if f.kind == "numeric":
                 ndigits = f.digits + 1
                 template[f"{f.name}_length"] = 8 + 2 * ndigits
                 template[f"{f.name}_head"] = (ndigits, f.digits - 1, 0, NUMERIC_SCALE)
             else:
                 template[f"{f.name}_length"] = np.dtype(_NUMPY[f.kind]).itemsize
-        self.template = template
+        self.template = template.tobytes()
+        # Every combination of the choices, encoded, in the order of
+        # sum(index × stride).
+        combos = [b""]
+        for f in self.choices:
+            encoded = [_text(value) for value in f.choices]
+            combos = [c + e for c in combos for e in encoded]
+        self.combinations = pa.array(combos, pa.binary())
+        strides, stride = [], 1
+        for f in reversed(self.choices):
+            strides.insert(0, stride)
+            stride *= len(f.choices)
+        self.strides = strides
 
     def encode(self, columns: dict[str, pa.Array]) -> pa.Buffer:
         """The rows of ``columns`` (one array per field, equal lengths)."""
         n = len(columns[self.fields[0].name])
         if n == 0:
             return pa.py_buffer(b"")
-        records = np.empty(n, self.dtype)
-        records[...] = self.template
+        for f in self.fields:
+            if columns[f.name].null_count:
+                raise ValueError(f"{f.name} has nulls")
+        records = np.frombuffer(bytearray(self.template * n), self.dtype)
         for f in self.fixed:
             values = columns[f.name]
-            if values.null_count:
-                raise ValueError(f"{f.name} has nulls")
             if f.kind == "numeric":
                 _numeric_digits(f, values, records[f.name])
             elif f.kind == "timestamptz":
@@ -116,24 +140,44 @@ class BinaryCopy:
                 records[f.name] = micros - PG_EPOCH_US
             else:
                 records[f.name] = values.to_numpy()
+        parts = []
+        for i, f in enumerate(self.texts):
+            text = columns[f.name]
+            lengths = pc.binary_length(text).to_numpy()
+            if i == 0:
+                records[f"{f.name}_length"] = lengths
+            else:
+                prefix = pa.FixedSizeBinaryArray.from_buffers(
+                    pa.binary(4), n, [None, pa.py_buffer(lengths.astype(">i4"))]
+                )
+                parts.append(pc.cast(prefix, pa.binary()))
+            parts.append(pc.cast(text, pa.binary()))
         fixed = pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(self.dtype.itemsize), n, [None, pa.py_buffer(records)]
         )
-        parts = [pc.cast(fixed, pa.binary())]
-        for f in self.texts:
-            text = columns[f.name]
-            if text.null_count:
-                raise ValueError(f"{f.name} has nulls")
-            lengths = pc.binary_length(text).to_numpy().astype(">i4")
-            prefix = pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(4), n, [None, pa.py_buffer(lengths)]
-            )
-            parts += [pc.cast(prefix, pa.binary()), pc.cast(text, pa.binary())]
+        parts.insert(0, pc.cast(fixed, pa.binary()))
+        if self.choices:
+            parts.append(pc.take(self.combinations, self._combination(columns, n)))
         rows = pc.binary_join_element_wise(*parts, b"")
         offsets = np.frombuffer(
             rows.buffers()[1], dtype=np.int32, count=n + 1, offset=rows.offset * 4
         )
         return rows.buffers()[2][int(offsets[0]) : int(offsets[-1])]
+
+    def _combination(self, columns: dict[str, pa.Array], n: int) -> np.ndarray:
+        code = np.zeros(n, np.int64)
+        for f, stride in zip(self.choices, self.strides, strict=True):
+            index = columns[f.name].to_numpy().astype(np.int64)
+            if index.min() < 0 or index.max() >= len(f.choices):
+                raise ValueError(f"{f.name}: a choice out of range")
+            code += index * stride
+        return code
+
+
+def _text(value: str) -> bytes:
+    """A text field: its length and its UTF-8 bytes."""
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
 
 
 _NUMPY = {"int8": ">i8", "int4": ">i4", "timestamptz": ">i8"}

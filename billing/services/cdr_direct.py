@@ -50,12 +50,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.db import connection
@@ -75,10 +75,15 @@ Key = tuple[int, dt.date]
 FIRST_MONTH = "1992-01-01"
 UTC_OFFSET_US = 8 * 3600 * 1_000_000
 
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+DAY_US = 86_400_000_000
+EPOCH = dt.date(1970, 1, 1)
+ANSWERED, MISSED = "answered", "missed"  # results as the validator gives them
+
 # How a loaded call is copied (binary COPY, billing.pg_copy); the load
 # table's defaults give the id, period (the table's month), rated_at,
 # created_at and cdr_import_id. The numerics: rate numeric(8, 4), amount
-# numeric(14, 4), with room for any product of the two.
+# numeric(14, 4) (three digits of 10,000 before the point hold more).
 LOAD = BinaryCopy(
     [
         Field("company_id", "int8"),
@@ -90,14 +95,14 @@ LOAD = BinaryCopy(
         Field("pool_minutes", "int4"),
         Field("charged_minutes", "int4"),
         Field("rate", "numeric", digits=1),
-        Field("amount", "numeric", digits=4),
+        Field("amount", "numeric", digits=3),
         Field("call_id", "text"),
         Field("caller_number", "text"),
         Field("caller_area", "text"),
         Field("answer_number", "text"),
-        Field("direction", "text"),
-        Field("status", "text"),
-        Field("band", "text"),
+        Field("direction", "choice", choices=(core.OUTBOUND, core.INBOUND)),
+        Field("status", "choice", choices=(MISSED, ANSWERED)),
+        Field("band", "choice", choices=(core.OFFPEAK, core.PEAK)),
     ]
 )
 RATE_TYPE = pa.decimal128(8, 4)
@@ -146,7 +151,7 @@ class _PoolState:
     # pool minutes taken by the calls loaded so far
     used: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
     # (start, call_id) of the latest taker; null before the first one
-    last_start: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    last_start: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
     last_id: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     # rates by segment: inbound peak, inbound off-peak, outbound
     rates: tuple[pa.Array, ...] = ()
@@ -162,9 +167,10 @@ class _PoolState:
         self.used = pa.concat_arrays(
             [self.used, pa.repeat(pa.scalar(0, pa.int64()), len(new))]
         )
-        nulls = pa.nulls(len(new), pa.string())
-        self.last_start = pa.concat_arrays([self.last_start, nulls])
-        self.last_id = pa.concat_arrays([self.last_id, nulls])
+        self.last_start = pa.concat_arrays(
+            [self.last_start, pa.nulls(len(new), pa.int64())]
+        )
+        self.last_id = pa.concat_arrays([self.last_id, pa.nulls(len(new), pa.string())])
         self.rates = tuple(
             pa.array([s.rates[i] for s in segments], RATE_TYPE) for i in range(3)
         )
@@ -198,7 +204,7 @@ class DirectLoads:
     # autocommit mode, not inside a transaction), so another connection
     # can build their indexes.
     committed: bool = False
-    _peak_days: dict[str, bool] = field(default_factory=dict)
+    _peak_days: dict[int, bool] = field(default_factory=dict)  # by day since 1970
     # (subscription id|day) → segment index, STAGED or OUTSIDE (see _route)
     _pairs: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     _pair_segments: pa.Array = field(default_factory=lambda: pa.array([], pa.int64()))
@@ -389,31 +395,33 @@ class DirectLoads:
     # -- rating and loading ---------------------------------------------------
 
     def _load(self, calls: pa.RecordBatch, seg: pa.Array) -> None:
-        start = calls.column("start_local")
-        direction = calls.column("direction")
+        direction, status = calls.column("direction"), calls.column("status")
+        inbound = _one_of(direction, core.INBOUND, core.OUTBOUND)
+        answered = _one_of(status, ANSWERED, MISSED)
         duration = pc.cast(calls.column("duration_seconds"), pa.int64())
-        answered = pc.equal(calls.column("status"), "answered")
         billable = pc.if_else(
             pc.and_(answered, pc.greater(duration, 0)),
             pc.divide(pc.add(duration, 59), 60),
             0,
         )
-        band = self._bands(start)
-        inbound = pc.equal(direction, core.INBOUND)
-        taken = self._pool(calls, seg, billable, inbound)
-        charged = pc.subtract(billable, taken)
-        rate = self._rates(seg, band, inbound)
-        amount = pc.multiply(rate, pc.cast(charged, pa.decimal128(19, 0)))
         # The local start is "YYYY-MM-DD HH:MM:SS" (canonical or made so by
-        # validate); Shanghai time is UTC+8 in every month loaded here.
-        local = pc.strptime(start, format="%Y-%m-%d %H:%M:%S", unit="us")
-        utc = pc.subtract(pc.cast(local, pa.int64()), UTC_OFFSET_US)
+        # validate), as microseconds of Shanghai wall time since 1970; it is
+        # UTC+8 in every month loaded here.
+        local = pc.cast(
+            pc.strptime(calls.column("start_local"), format=TIME_FORMAT, unit="us"),
+            pa.int64(),
+        )
+        peak = self._peak(local)
+        taken = self._pool(calls, seg, billable, inbound, local)
+        charged = pc.subtract(billable, taken)
+        rate = self._rates(seg, peak, inbound)
+        amount = pc.multiply(rate, pc.cast(charged, pa.decimal128(19, 0)))
         out = pa.RecordBatch.from_pydict(
             {
                 "company_id": pc.cast(calls.column("company_id"), pa.int64()),
                 "subscription_id": pc.cast(calls.column("subscription_id"), pa.int64()),
                 "number_id": pc.cast(calls.column("number_id"), pa.int64()),
-                "start_time": utc,
+                "start_time": pc.subtract(local, UTC_OFFSET_US),
                 "duration_seconds": duration,
                 "billable_minutes": billable,
                 "pool_minutes": taken,
@@ -424,9 +432,9 @@ class DirectLoads:
                 "caller_number": calls.column("caller_number"),
                 "caller_area": calls.column("caller_area"),
                 "answer_number": calls.column("answer_number"),
-                "direction": direction,
-                "status": calls.column("status"),
-                "band": band,
+                "direction": pc.cast(inbound, pa.int8()),
+                "status": pc.cast(answered, pa.int8()),
+                "band": pc.cast(peak, pa.int8()),
             }
         )
         period = calls.column("period")
@@ -438,35 +446,34 @@ class DirectLoads:
             columns = dict(zip(part.schema.names, part.columns, strict=True))
             self._write(month.table, LOAD.encode(columns))
 
-    def _bands(self, start: pa.Array) -> pa.Array:
+    def _peak(self, local: pa.Array) -> pa.Array:
+        """Whether each call is in the peak band: a peak day by the calendar,
+        ``peak_start <= time of day < peak_end`` (``local``: as in _load)."""
         calendar = self.calendar
-        day = pc.dictionary_encode(pc.utf8_slice_codeunits(start, 0, 10))
+        day = pc.divide(local, DAY_US)  # days since 1970 (all after 1991)
+        days = pc.dictionary_encode(day)
         peak_day = []
-        for text in day.dictionary.to_pylist():
-            value = self._peak_days.get(text)
+        for number in days.dictionary.to_pylist():
+            value = self._peak_days.get(number)
             if value is None:
-                value = calendar.is_peak_day(dt.date.fromisoformat(text))
-                self._peak_days[text] = value
+                date = EPOCH + dt.timedelta(days=number)
+                value = self._peak_days[number] = calendar.is_peak_day(date)
             peak_day.append(value)
-        time = pc.utf8_slice_codeunits(start, 11, 19)
-        # A start has whole seconds: t >= x exactly when t >= x rounded up.
-        peak = pc.and_(
-            pc.take(pa.array(peak_day, pa.bool_()), day.indices),
+        time = pc.subtract(local, pc.multiply(day, DAY_US))
+        return pc.and_(
+            pc.take(pa.array(peak_day, pa.bool_()), days.indices),
             pc.and_(
-                pc.greater_equal(time, _ceil_second(calendar.peak_start)),
-                pc.less(time, _ceil_second(calendar.peak_end)),
+                pc.greater_equal(time, _micros(calendar.peak_start)),
+                pc.less(time, _micros(calendar.peak_end)),
             ),
         )
-        return pc.if_else(peak, core.PEAK, core.OFFPEAK)
 
-    def _rates(self, seg: pa.Array, band: pa.Array, inbound: pa.Array) -> pa.Array:
-        peak, offpeak, outbound = self.state.rates
+    def _rates(self, seg: pa.Array, peak: pa.Array, inbound: pa.Array) -> pa.Array:
+        peak_rate, offpeak_rate, outbound_rate = self.state.rates
         return pc.if_else(
             inbound,
-            pc.if_else(
-                pc.equal(band, core.PEAK), pc.take(peak, seg), pc.take(offpeak, seg)
-            ),
-            pc.take(outbound, seg),
+            pc.if_else(peak, pc.take(peak_rate, seg), pc.take(offpeak_rate, seg)),
+            pc.take(outbound_rate, seg),
         )
 
     def _pool(
@@ -475,6 +482,7 @@ class DirectLoads:
         seg: pa.Array,
         billable: pa.Array,
         inbound: pa.Array,
+        local: pa.Array,
     ) -> pa.Array:
         """Pool minutes of each call: the inbound billable calls of a segment
         take from its pool in (start, call_id) order."""
@@ -487,7 +495,7 @@ class DirectLoads:
         table = pa.table(
             {
                 "seg": pc.take(seg, where),
-                "start": pc.take(calls.column("start_local"), where),
+                "start": pc.take(local, where),
                 "call_id": pc.take(calls.column("call_id"), where),
                 "billable": pc.take(billable, where),
             }
@@ -561,7 +569,9 @@ class DirectLoads:
         last_id = pc.take(pc.take(call_id, ends), where)
         state.last_id = pc.if_else(hit, last_id, state.last_id)
         # Back to the calls' order: the takers in their order, the rest 0.
-        in_order = pc.take(took, pc.sort_indices(order))
+        back = np.empty(count, np.int64)
+        back[order.to_numpy()] = np.arange(count)
+        in_order = pc.take(took, back)
         return pc.replace_with_mask(taken, takers, in_order)
 
     # -- the COPY -------------------------------------------------------------
@@ -660,9 +670,16 @@ def _last_day(period: str) -> str:
     return (following - dt.timedelta(days=1)).isoformat()
 
 
-def _ceil_second(value: dt.time) -> str:
-    """``value`` rounded up to the second, as ``HH:MM:SS`` (``24:00:00`` past
-    the last second of the day)."""
+def _micros(value: dt.time) -> int:
+    """Microseconds of the day at ``value``."""
     seconds = value.hour * 3600 + value.minute * 60 + value.second
-    seconds += math.ceil(value.microsecond / 1_000_000)
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return seconds * 1_000_000 + value.microsecond
+
+
+def _one_of(values: pa.Array, yes: str, no: str) -> pa.Array:
+    """Where ``values`` is ``yes``; every value is ``yes`` or ``no`` (the
+    validator's own spelling; anything else is a bug, not a file's fault)."""
+    found = pc.equal(values, yes)
+    if not pc.all(pc.or_(found, pc.equal(values, no))).as_py():
+        raise ValueError(f"a value other than {yes!r} or {no!r}")
+    return found

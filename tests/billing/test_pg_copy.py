@@ -170,8 +170,61 @@ def test_an_empty_block_is_no_rows():
     assert _copy(BinaryCopy(FIELDS), block) == []
 
 
-def test_text_fields_come_after_the_fixed_ones():
-    with pytest.raises(ValueError, match="before text"):
+def test_fixed_fields_come_first_then_texts_then_choices():
+    with pytest.raises(ValueError, match="come first"):
         BinaryCopy([Field("name", "text"), Field("big", "int8")])
+    with pytest.raises(ValueError, match="come first"):
+        BinaryCopy([Field("c", "choice", choices=("a",)), Field("name", "text")])
     with pytest.raises(ValueError, match="unknown"):
         BinaryCopy([Field("big", "float8")])
+    with pytest.raises(ValueError, match="needs its choices"):
+        BinaryCopy([Field("c", "choice")])
+
+
+CHOICES = [
+    Field("small", "int4"),
+    Field("name", "text"),
+    Field("note", "choice", choices=("peak", "offpeak")),
+    Field("name2", "choice", choices=("", "呼入", "outbound")),
+]
+
+
+def test_choices_are_written_as_the_texts_they_stand_for():
+    copy = BinaryCopy(CHOICES)
+    block = {
+        "small": pa.array(range(6), pa.int64()),
+        "name": pa.array(["a", "", "bc", "广东", "d", "e"]),
+        "note": pa.array([0, 1, 0, 1, 0, 1], pa.int8()),
+        "name2": pa.array([0, 1, 2, 2, 1, 0], pa.int8()),
+    }
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE copied (small integer, name text, note text,"
+            " name2 varchar(8))"
+        )
+        with cur.cursor.copy(
+            f"COPY copied ({copy.columns}) FROM STDIN (FORMAT binary)"
+        ) as out:
+            out.write(SIGNATURE)
+            out.write(copy.encode(block))
+            out.write(TRAILER)
+        cur.execute("SELECT small, name, note, name2 FROM copied ORDER BY small")
+        assert cur.fetchall() == [
+            (0, "a", "peak", ""),
+            (1, "", "offpeak", "呼入"),
+            (2, "bc", "peak", "outbound"),
+            (3, "广东", "offpeak", "outbound"),
+            (4, "d", "peak", "呼入"),
+            (5, "e", "offpeak", ""),
+        ]
+
+
+def test_a_choice_out_of_range_is_refused():
+    block = {
+        "small": pa.array([1], pa.int64()),
+        "name": pa.array(["a"]),
+        "note": pa.array([2], pa.int8()),
+        "name2": pa.array([0], pa.int8()),
+    }
+    with pytest.raises(ValueError, match="note"):
+        BinaryCopy(CHOICES).encode(block)
