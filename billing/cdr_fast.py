@@ -220,29 +220,64 @@ def _utf8_chunks(stream: BinaryIO, encoding: str) -> Iterator[bytes]:
 
 
 def _plain_lines(chunks: Iterator[bytes]) -> bool:
-    rest = b""  # the line the previous chunk ended in
+    lines = PlainLines(strip_bom=False)  # the chunks come without it
     for chunk in chunks:
+        lines.feed(chunk)
+    return lines.result()
+
+
+class PlainLines:
+    """Whether raw chunks of a UTF-8 or GB18030 file, fed in order, hold no
+    ``"``, no blank line and no lone CR (the BOM is not part of the first
+    line). A ``ChunkWatcher`` of the encoding check: ``fed`` tells whether it
+    saw the file that way (``fast_eligible`` reads it otherwise)."""
+
+    def __init__(self, *, strip_bom: bool = True):
+        self.strip_bom = strip_bom
+        self._start()
+        self.fed = False
+
+    def reset(self) -> None:
+        self._start()
+        self.fed = True
+
+    def _start(self) -> None:
+        self.plain = True
+        self.first = True
+        self.rest = b""  # the line the previous chunk ended in
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.plain:
+            return
+        if self.first:
+            if self.strip_bom:
+                chunk = chunk.removeprefix(codecs.BOM_UTF8)
+            self.first = False
         if b'"' in chunk:
-            return False
-        data = rest + chunk
+            self.plain = False
+            return
+        data = self.rest + chunk
         end = data.rfind(b"\n") + 1
         if not end:
             # No line ends here: a CR followed by more is alone; two bytes
             # tell a CR or an empty line that an LF may end in the next chunk.
             if b"\r" in data[:-1]:
-                return False
-            rest = data[-2:]
-            continue
-        rest = data[end:]
+                self.plain = False
+            self.rest = data[-2:]
+            return
+        self.rest = data[end:]
         # bytes.splitlines() ends lines at LF, CRLF and at a CR alone: as many
         # lines as LFs unless a CR stands alone. An empty one is a blank line
         # (or, in ``rest``, a CR with nothing before it: never eligible).
         lines = data.splitlines()
-        if len(lines) - len(rest.splitlines()) != data.count(b"\n"):
-            return False
-        if b"" in lines:
-            return False
-    return b"\r" not in rest  # nothing follows a CR on the last line
+        if (
+            len(lines) - len(self.rest.splitlines()) != data.count(b"\n")
+            or b"" in lines
+        ):
+            self.plain = False
+
+    def result(self) -> bool:
+        return self.plain and b"\r" not in self.rest  # nothing follows a last CR
 
 
 # --- reading ------------------------------------------------------------------

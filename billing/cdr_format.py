@@ -28,7 +28,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
@@ -99,22 +99,36 @@ BOMS = (
 )
 
 
-def _decodes(stream: BinaryIO, encoding: str) -> bool:
+class ChunkWatcher(Protocol):
+    """Sees the raw chunks of the encoding check (``reset`` before each try)."""
+
+    def reset(self) -> None: ...
+
+    def feed(self, chunk: bytes) -> None: ...
+
+
+def _decodes(stream: BinaryIO, encoding: str, watch: ChunkWatcher | None) -> bool:
     stream.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    if watch is not None:
+        watch.reset()
     try:
         while chunk := stream.read(CHUNK):
             decoder.decode(chunk)
+            if watch is not None:
+                watch.feed(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
 
 
-def detect_encoding(stream: BinaryIO) -> str:
+def detect_encoding(stream: BinaryIO, watch: ChunkWatcher | None = None) -> str:
     """The file's encoding by BOM, strict UTF-8, then GB18030 (see module doc).
 
-    ``stream`` must be seekable; it is left at position 0.
+    ``stream`` must be seekable; it is left at position 0. ``watch`` sees the
+    raw chunks of a UTF-8 or GB18030 file as they are checked (so that one
+    reading of the file serves another scan too).
     """
     stream.seek(0)
     head = stream.read(4)
@@ -125,7 +139,7 @@ def detect_encoding(stream: BinaryIO) -> str:
             break
     try:
         for encoding in candidates:
-            if _decodes(stream, encoding):
+            if _decodes(stream, encoding, None if encoding == "utf-16" else watch):
                 return encoding
     finally:
         stream.seek(0)
@@ -211,9 +225,16 @@ class CdrReader:
     the underlying binary stream has been read (for progress bars).
     """
 
-    def __init__(self, stream: BinaryIO, *, encoding: str | None = None):
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        encoding: str | None = None,
+        watch: ChunkWatcher | None = None,
+    ):
         self.stream = stream
-        self.encoding = encoding or detect_encoding(stream)
+        self.watch = None if encoding else watch  # what saw the file, if any
+        self.encoding = encoding or detect_encoding(stream, watch)
         stream.seek(0)
         self._text = io.TextIOWrapper(
             stream, encoding=self.encoding, newline="", errors="strict"

@@ -69,6 +69,7 @@ from billing.cdr_fast import (
     COPY_COLUMNS,
     FastReader,
     FastUnavailable,
+    PlainLines,
     copy_csv,
     fast_eligible,
 )
@@ -282,8 +283,11 @@ def cdr_import_run(
         imp.save(
             update_fields=["status", "started_at", "total_bytes", "processed_bytes"]
         )
+        # The encoding check reads the whole file: it tells, on the way,
+        # whether the file can be read column-wise (cdr_fast.PlainLines).
+        plain_lines = PlainLines()
         try:
-            reader = CdrReader(stream)
+            reader = CdrReader(stream, watch=plain_lines)
         except CdrFileError as exc:
             return _finish_rejected(imp, exc.message)
         imp.encoding = reader.encoding
@@ -428,7 +432,11 @@ def _read_row_by_row(
 
 
 def _fast_eligible(reader: CdrReader) -> bool:
-    """``fast_eligible``, leaving the stream where the reader had it."""
+    """``fast_eligible``, leaving the stream where the reader had it (known
+    already when the encoding check watched the file)."""
+    watch = reader.watch
+    if isinstance(watch, PlainLines) and watch.fed:
+        return watch.result()
     position = reader.stream.tell()
     try:
         return fast_eligible(reader.stream, reader.encoding)

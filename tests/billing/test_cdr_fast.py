@@ -21,6 +21,7 @@ from billing.cdr_format import (
     RowError,
     RowValidator,
     SubscriptionSpan,
+    detect_encoding,
 )
 
 
@@ -592,6 +593,11 @@ def eligible(data: bytes, encoding: str = "utf-8") -> bool:
     stream.seek(5)
     answer = fast_eligible(stream, encoding)
     assert stream.tell() == 0
+    # The encoding check, watching the file, tells the same.
+    watch = cdr_fast.PlainLines()
+    found = detect_encoding(stream, watch)
+    assert watch.fed == (found != "utf-16")
+    assert not watch.fed or watch.result() == answer
     return answer
 
 
