@@ -238,7 +238,10 @@ class DirectLoads:
                 )
             )
         direct = pc.greater_equal(route, 0)
-        if pc.any(direct).as_py():
+        count = pc.sum(direct).as_py() or 0
+        if count == len(calls):  # the common block: all of it
+            self._load(calls, route)
+        elif count:
             self._load(calls.filter(direct), route.filter(direct))
         return rest, rejected
 
