@@ -245,6 +245,7 @@ class PlainLines:
         self.plain = True
         self.first = True
         self.rest = b""  # the line the previous chunk ended in
+        self.line_ends = 0  # LFs seen (while plain): the file has one line more
 
     def feed(self, chunk: bytes) -> None:
         if not self.plain:
@@ -270,10 +271,9 @@ class PlainLines:
         # lines as LFs unless a CR stands alone. An empty one is a blank line
         # (or, in ``rest``, a CR with nothing before it: never eligible).
         lines = data.splitlines()
-        if (
-            len(lines) - len(self.rest.splitlines()) != data.count(b"\n")
-            or b"" in lines
-        ):
+        ends = data.count(b"\n")
+        self.line_ends += ends
+        if len(lines) - len(self.rest.splitlines()) != ends or b"" in lines:
             self.plain = False
 
     def result(self) -> bool:

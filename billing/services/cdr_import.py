@@ -466,7 +466,9 @@ def _read_columns(reader: CdrReader, validator: RowValidator, loader) -> int:
     )
     rows = pending = 0
     validate = validator.validate
-    loader.begin_direct()
+    watch = reader.watch  # it counted the lines of the file, if it saw it
+    hint = watch.line_ends + 1 if isinstance(watch, PlainLines) and watch.fed else 0
+    loader.begin_direct(rows_hint=hint)
     for batch in fast.batches():
         rows += batch.rows
         valid = []
@@ -751,10 +753,13 @@ class _PgLoader:
         if data:
             self.csv_chunks.append(data)
 
-    def begin_direct(self) -> None:
-        """Rate and load new months while reading (``cdr_direct``)."""
+    def begin_direct(self, *, rows_hint: int = 0) -> None:
+        """Rate and load new months while reading (``cdr_direct``);
+        ``rows_hint``: how many rows the file has at most, if known."""
         if self.direct_enabled and self.direct is None:
-            self.direct = DirectLoads(import_id=self.imp.pk, now=timezone.now())
+            self.direct = DirectLoads(
+                import_id=self.imp.pk, now=timezone.now(), rows_hint=rows_hint
+            )
 
     def add_batch(self, calls, valid: list[tuple[int, ValidCall]]) -> None:
         """A block of the column-wise read: the rows accepted column-wise

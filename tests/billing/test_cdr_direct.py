@@ -210,6 +210,68 @@ def test_one_instant_and_the_import_are_written_on_every_loaded_call(
     assert dict(calls.values_list("call_id", "start_time")) == expected
 
 
+def _next_call_ids(count: int) -> list[int]:
+    """What the call table's sequence gives the next writers."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('billing_callrecord', 'id'))"
+            " FROM generate_series(1, %s)",
+            [count],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_reserved_ids_are_stepped_over_by_the_sequence():
+    before = _next_call_ids(1)[0]
+    first, end = cdr_direct.reserve_ids(1000)
+    assert before < first and end - first >= 1000
+    # other writers get ids after the range, one at a time again
+    after = _next_call_ids(3)
+    assert after[0] >= end and after == [after[0], after[0] + 1, after[0] + 2]
+
+
+def test_loaded_calls_take_reserved_ids_block_by_block_when_rows_are_not_counted(
+    tmp_path, cdr_world, spy, monkeypatch
+):
+    # given a file the encoding check does not count (UTF-16), read in blocks
+    # of a few rows, ids reserved five at a time
+    monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 700)
+    monkeypatch.setattr(cdr_direct, "ID_CHUNK", 5)
+    reserved = []
+    reserve = cdr_direct.reserve_ids
+
+    def spy_reserve(count):
+        reserved.append(reserve(count))
+        return reserved[-1]
+
+    monkeypatch.setattr(cdr_direct, "reserve_ids", spy_reserve)
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 12, order="time")
+    path.write_bytes(path.read_text().encode("utf-16"))
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then every call was loaded with an id of a reserved range, none twice
+    assert (imp.encoding, imp.imported, spy["loaded"]) == ("utf-16", count, count)
+    assert len(reserved) > 1
+    ids = list(CallRecord.objects.filter(period=MAY).values_list("id", flat=True))
+    assert len(set(ids)) == count
+    assert all(any(lo <= i < hi for lo, hi in reserved) for i in ids)
+    # and the sequence goes on after them
+    assert _next_call_ids(1)[0] > max(ids)
+
+
+def test_a_counted_file_reserves_its_ids_at_once(tmp_path, cdr_world, monkeypatch):
+    reserved = []
+    reserve = cdr_direct.reserve_ids
+    monkeypatch.setattr(
+        cdr_direct, "reserve_ids", lambda n: reserved.append(n) or reserve(n)
+    )
+    monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 700)
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 13, order="time")
+    imp = _import(path, cdr_world.agent)
+    assert imp.imported == count
+    assert len(reserved) == 1 and reserved[0] >= count
+
+
 def test_a_call_on_a_day_without_a_package_is_rejected_as_on_the_staged_path(
     tmp_path, cdr_world, spy
 ):
