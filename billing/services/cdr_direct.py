@@ -214,6 +214,11 @@ class DirectLoads:
     # reserved at once.
     rows_hint: int = 0
     _ids: tuple[int, int] = (0, 0)  # the reserved ids not used yet: [first, end)
+    # Whether each load table's call ids came in increasing (byte) order, and
+    # the last one so far: its rows, scanned in order, then fill the call-key
+    # index from its right end, with no sort (see ``ids_in_order``).
+    _ids_rising: dict[str, bool] = field(default_factory=dict)
+    _last_id: dict[str, bytes] = field(default_factory=dict)
     # Whether the load tables were committed as they were written (read in
     # autocommit mode, not inside a transaction), so another connection
     # can build their indexes.
@@ -469,6 +474,25 @@ class DirectLoads:
             month.rows += part.num_rows
             columns = dict(zip(part.schema.names, part.columns, strict=True))
             self._write(month.table, LOAD.encode(columns))
+            self._watch_order(month.table, columns["call_id"])
+
+    def _watch_order(self, table: str, ids: pa.Array) -> None:
+        """Note whether ``ids``, loaded into ``table`` after the earlier
+        ones, keep them in increasing order."""
+        if not self._ids_rising.get(table, True) or not len(ids):
+            return
+        ids = ids.cast(pa.binary())
+        rising = pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1)))
+        last = self._last_id.get(table)
+        self._ids_rising[table] = (rising.as_py() is not False) and (
+            last is None or ids[0].as_py() > last
+        )
+        self._last_id[table] = ids[len(ids) - 1].as_py()
+
+    def ids_in_order(self, table: str) -> bool:
+        """Whether the calls of ``table`` were loaded in increasing call id
+        order (bytes, as the call-key table's ``COLLATE "C"`` orders them)."""
+        return self._ids_rising.get(table, False)
 
     def _take_ids(self, count: int) -> pa.Array:
         """``count`` ids of the call table's sequence, reserved for this

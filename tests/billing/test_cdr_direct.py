@@ -272,6 +272,42 @@ def test_a_counted_file_reserves_its_ids_at_once(tmp_path, cdr_world, monkeypatc
     assert len(reserved) == 1 and reserved[0] >= count
 
 
+@pytest.mark.parametrize("ids", ["rising", "shuffled"])
+def test_call_ids_in_the_file_s_order_are_reserved_without_a_sort(
+    tmp_path, cdr_world, spy, monkeypatch, ids
+):
+    # given a file in time order whose call ids rise with it, or do not,
+    # read in blocks of a few rows
+    monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 700)
+    seen = []
+    in_order = cdr_direct.DirectLoads.ids_in_order
+    monkeypatch.setattr(
+        cdr_direct.DirectLoads,
+        "ids_in_order",
+        lambda self, table: seen.append(in_order(self, table)) or seen[-1],
+    )
+    count = 300
+    names = [f"Q{i:05d}" for i in range(count)]
+    if ids == "shuffled":
+        random.Random(14).shuffle(names)
+    rows = [
+        f"{name},4008100001,138****8000,,"
+        f"{dt.datetime(2026, 5, 1) + dt.timedelta(minutes=97 * i):%Y-%m-%d %H:%M:%S},"
+        f"{60 * (i % 9)},inbound,answered"
+        for i, name in enumerate(names)
+    ]
+    path = tmp_path / "may.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then the ids are reserved either way, without a sort only if they rose
+    assert (imp.imported, spy["loaded"]) == (count, count)
+    assert seen == [ids == "rising"]
+    keys = CallKey.objects.filter(period=MAY).values_list("call_id", flat=True)
+    assert set(keys) == set(names)
+    _assert_rated_as_if_all_at_once()
+
+
 def test_a_call_on_a_day_without_a_package_is_rejected_as_on_the_staged_path(
     tmp_path, cdr_world, spy
 ):
