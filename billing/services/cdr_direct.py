@@ -15,7 +15,7 @@ partition, adds the staged calls of the same month (if any) and attaches it.
 Which calls go this way (the rest are staged, as before):
 
 - the month has no partition yet (so no stored calls) and starts in 1992 or
-  later (Asia/Shanghai has kept UTC+8 since 1991, the offset written here);
+  later (Asia/Shanghai has kept UTC+8 since 1991, the offset used here);
 - the subscription has no stored calls in that month or a later one
   (``fresh_month_inputs``) and has segments that month. A call on a day
   outside every segment is rejected as the rating service rejects it.
@@ -92,28 +92,30 @@ ANSWERED, MISSED = "answered", "missed"  # results as the validator gives them
 # table's month), rated_at, created_at and cdr_import_id. The numerics: rate
 # numeric(8, 4), amount numeric(14, 4) (three digits of 10,000 before the
 # point hold more).
-LOAD = BinaryCopy(
-    [
-        Field("id", "int8"),
-        Field("company_id", "int8"),
-        Field("subscription_id", "int8"),
-        Field("number_id", "int8"),
-        Field("start_time", "timestamptz"),
-        Field("duration_seconds", "int4"),
-        Field("billable_minutes", "int4"),
-        Field("pool_minutes", "int4"),
-        Field("charged_minutes", "int4"),
-        Field("rate", "numeric", digits=1),
-        Field("amount", "numeric", digits=3),
-        Field("call_id", "text"),
-        Field("caller_number", "text"),
-        Field("caller_area", "text"),
-        Field("answer_number", "text"),
-        Field("direction", "choice", choices=(core.OUTBOUND, core.INBOUND)),
-        Field("status", "choice", choices=(MISSED, ANSWERED)),
-        Field("band", "choice", choices=(core.OFFPEAK, core.PEAK)),
-    ]
-)
+LOAD_FIELDS = [
+    Field("id", "int8"),
+    Field("company_id", "int8"),
+    Field("subscription_id", "int8"),
+    Field("number_id", "int8"),
+    Field("start_time", "timestamptz"),
+    Field("duration_seconds", "int4"),
+    Field("billable_minutes", "int4"),
+    Field("pool_minutes", "int4"),
+    Field("charged_minutes", "int4"),
+    Field("rate", "numeric", digits=1),
+    Field("amount", "numeric", digits=3),
+    Field("call_id", "text"),
+    Field("caller_number", "text"),
+    Field("caller_area", "text"),
+    Field("answer_number", "text"),
+    Field("direction", "choice", choices=(core.OUTBOUND, core.INBOUND)),
+    Field("status", "choice", choices=(MISSED, ANSWERED)),
+    Field("band", "choice", choices=(core.OFFPEAK, core.PEAK)),
+]
+LOAD = BinaryCopy(LOAD_FIELDS)
+# Inside a caller's transaction the ids come from the sequence default:
+# reserving a range there would hold the sequence's lock to the end.
+LOAD_WITHOUT_ID = BinaryCopy(LOAD_FIELDS[1:])
 RATE_TYPE = pa.decimal128(8, 4)
 # Pairs (subscription, day) whose way is remembered between blocks.
 PAIRS_KEPT = 8192
@@ -444,9 +446,10 @@ class DirectLoads:
         charged = pc.subtract(billable, taken)
         rate = self._rates(seg, peak, inbound)
         amount = pc.multiply(rate, pc.cast(charged, pa.decimal128(19, 0)))
+        ids = self._take_ids(len(calls)) if self.committed else None
         out = pa.RecordBatch.from_pydict(
             {
-                "id": self._take_ids(len(calls)),
+                **({} if ids is None else {"id": ids}),
                 "company_id": pc.cast(calls.column("company_id"), pa.int64()),
                 "subscription_id": pc.cast(calls.column("subscription_id"), pa.int64()),
                 "number_id": pc.cast(calls.column("number_id"), pa.int64()),
@@ -473,7 +476,8 @@ class DirectLoads:
             month = self.months[text]
             month.rows += part.num_rows
             columns = dict(zip(part.schema.names, part.columns, strict=True))
-            self._write(month.table, LOAD.encode(columns))
+            layout = LOAD_WITHOUT_ID if ids is None else LOAD
+            self._write(month.table, layout, layout.encode(columns))
             self._watch_order(month.table, columns["call_id"])
 
     def _watch_order(self, table: str, ids: pa.Array) -> None:
@@ -501,10 +505,11 @@ class DirectLoads:
         first, end = self._ids
         if end - first < count:
             self.close()  # the connection is needed
-            first, end = reserve_ids(max(count, self.rows_hint, ID_CHUNK))
+            wanted = self.rows_hint or ID_CHUNK
+            first, end = reserve_ids(max(count, wanted))
             self.rows_hint = 0
         self._ids = (first + count, end)
-        return pa.array(range(first, first + count), pa.int64())
+        return pa.array(np.arange(first, first + count, dtype=np.int64))
 
     def _peak(self, local: pa.Array) -> pa.Array:
         """Whether each call is in the peak band: a peak day by the calendar,
@@ -636,7 +641,7 @@ class DirectLoads:
 
     # -- the COPY -------------------------------------------------------------
 
-    def _write(self, table: str, data: bytes) -> None:
+    def _write(self, table: str, layout: BinaryCopy, data) -> None:
         if self._copy is not None and self._copy[0] != table:
             self.close()
         if self._copy is None:
@@ -644,7 +649,7 @@ class DirectLoads:
             cur = stack.enter_context(connection.cursor()).cursor
             copy = stack.enter_context(
                 cur.copy(
-                    f"COPY {table} ({LOAD.columns}) FROM STDIN (FORMAT binary)",
+                    f"COPY {table} ({layout.columns}) FROM STDIN (FORMAT binary)",
                     writer=QueuedLibpqWriter(cur),
                 )
             )
