@@ -165,7 +165,13 @@ class NumberDirectory(dict):
     they are errors) so a large inventory is never loaded.
     """
 
+    # Called before a look-up in the database: the import frees its
+    # connection (a COPY may be open on it while the file is read).
+    before_query: Callable[[], None] | None = None
+
     def __missing__(self, key: str) -> NumberInfo | None:
+        if self.before_query is not None:
+            self.before_query()
         number_id = (
             PhoneNumber.objects.filter(number=key).values_list("id", flat=True).first()
         )
@@ -381,6 +387,7 @@ def _read_rows(imp: CdrImport, reader: CdrReader, loader) -> None:
     )
     if in_database:
         loader.raw_rows = functools.partial(_raw_rows, reader.stream, reader.encoding)
+        validator.numbers.before_query = loader.release
         if _fast_eligible(reader):
             try:
                 rows = _read_columns(reader, validator, loader)
@@ -782,13 +789,13 @@ class _PgLoader:
         for line, call_id, start in outside:
             self.reject(line, f"{call_id} {start}", reason)
 
-    def _release(self) -> None:
+    def release(self) -> None:
         """Free the connection of the direct load's open COPY."""
         if self.direct is not None:
             self.direct.close()
 
     def flush(self) -> None:
-        self._release()
+        self.release()
         if self.lines:
             self._copy(self.stage, self.STAGE_COLUMNS, self.lines)
             self.lines = []
@@ -807,7 +814,7 @@ class _PgLoader:
             self.error_lines = []
 
     def _copy(self, table: str, columns: str, lines: list[str]) -> None:
-        self._release()
+        self.release()
         with (
             connection.cursor() as cur,
             cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
@@ -815,7 +822,7 @@ class _PgLoader:
             copy.write("".join(lines).encode("utf-8"))
 
     def progress(self, rows: int, done_bytes: int) -> None:
-        self._release()
+        self.release()
         self.rows = rows
         CdrImport.objects.filter(pk=self.imp.pk).update(
             rows_read=rows, processed_bytes=min(done_bytes, self.imp.total_bytes)
@@ -832,7 +839,7 @@ class _PgLoader:
     def restart(self, *, direct: bool = True) -> None:
         """Forget what was staged and loaded (the file is read again another
         way; ``direct=False``: every call the staged way)."""
-        self._release()
+        self.release()
         self.lines, self.csv_chunks, self.error_lines = [], [], []
         self.rows = self.rejected = 0
         self.direct, self.direct_enabled = None, direct

@@ -24,6 +24,7 @@ from tests.billing import cdr_fixtures
 from tests.factories import (
     CallRecordFactory,
     HolidayFactory,
+    PhoneNumberFactory,
     PlanFactory,
     SubscriptionFactory,
     TermPlanFactory,
@@ -339,6 +340,28 @@ def test_call_ids_in_the_file_s_order_are_reserved_without_a_sort(
     keys = CallKey.objects.filter(period=MAY).values_list("call_id", flat=True)
     assert set(keys) == set(names)
     _assert_rated_as_if_all_at_once()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("number", ["4008999999", "4008300001"])
+def test_a_number_looked_up_in_the_database_while_a_month_loads_is_rejected(
+    tmp_path, cdr_world, spy, monkeypatch, number
+):
+    # given calls loading over several blocks, then a call of a number the
+    # import has to look up (unknown, or in stock but never subscribed),
+    # while the month's COPY is open on the connection
+    monkeypatch.setattr(service, "FAST_BLOCK_BYTES", 700)
+    PhoneNumberFactory(number="4008300001")
+    path, count = _random_file(tmp_path, [cdr_world.sub_a1], 15, order="time")
+    late = f"X-1,{number},138****8000,,2026-05-31 23:00:00,60,inbound,answered"
+    path.write_text(path.read_text() + late + "\n")
+    # when it is imported
+    imp = _import(path, cdr_world.agent)
+    # then the look-up does not wait for the COPY: the call is rejected
+    assert (imp.status, imp.imported, imp.rejected) == ("done", count, 1)
+    assert spy["loaded"] == count
+    (error,) = CdrImportError.objects.filter(cdr_import=imp)
+    assert error.line_number == count + 2 and number[-4:] in error.reason
 
 
 def test_a_call_on_a_day_without_a_package_is_rejected_as_on_the_staged_path(
