@@ -139,7 +139,12 @@ class BinaryCopy:
                 micros = pc.cast(values, pa.int64()).to_numpy()
                 records[f.name] = micros - PG_EPOCH_US
             else:
-                records[f.name] = values.to_numpy()
+                numbers = values.to_numpy()
+                if f.kind == "int4" and (
+                    numbers.min() < -(2**31) or numbers.max() >= 2**31
+                ):
+                    raise ValueError(f"{f.name}: a value out of range")
+                records[f.name] = numbers
         parts = []
         for i, f in enumerate(self.texts):
             text = columns[f.name]

@@ -148,6 +148,13 @@ def test_numerics_out_of_range_are_refused(field, value):
         BinaryCopy(FIELDS).encode(block)
 
 
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1])
+def test_an_int4_out_of_range_is_refused_not_wrapped(value):
+    block = {**_block(ROWS[:1]), "small": pa.array([value], pa.int64())}
+    with pytest.raises(ValueError, match="small"):
+        BinaryCopy(FIELDS).encode(block)
+
+
 def test_nulls_and_other_scales_are_refused():
     block = _block(ROWS[:1])
     with pytest.raises(ValueError, match="nulls"):
