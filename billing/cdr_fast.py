@@ -89,6 +89,7 @@ from billing.cdr_format import (
     bytes_read,
     parse_start,
 )
+from billing.partitions import month_bounds
 from plans.numbers import InvalidNumber, canonicalize_400
 
 # The columns of ``copy_csv``: the line, then the ValidCall tuple.
@@ -334,7 +335,7 @@ class FastReader:
             pa.string(), [pa.int64(), pa.string(), pa.int64()], self._day
         )
         self._months: dict[str, int] = {}  # period text → its index
-        self._month_list: list[str] = []
+        self._month_names: list[str] = []  # and back
         # The ids as text: copy_csv writes text faster than integers.
         self._subscriptions = Lookup(pa.int64(), [pa.string()] * 3, self._span)
         self._month_subscriptions = Lookup(
@@ -623,7 +624,10 @@ class FastReader:
             index = self._day_index[value] = len(self._days)
             self._days.append(value)
         period = f"{local[:7]}-01"
-        month = self._months.setdefault(period, len(self._months))
+        month = self._months.get(period)
+        if month is None:
+            month = self._months[period] = len(self._month_names)
+            self._month_names.append(period)
         return (index, period, month)
 
     def _month_span(self, pair: int) -> tuple[str | None, str | None, str | None]:
@@ -636,7 +640,7 @@ class FastReader:
         info = self.validator.numbers.get(number)
         if info is None:
             return (None, None, None)
-        first, last = month, _last_day(month)
+        first, last = month, last_day(month)
         meeting = [
             s
             for s in info.spans
@@ -653,12 +657,6 @@ class FastReader:
         if agent is not None and span.agent_id != agent:
             return (None, None, None)
         return (str(info.number_id), str(span.subscription_id), str(span.company_id))
-
-    @property
-    def _month_names(self) -> list[str]:
-        if len(self._month_list) != len(self._months):
-            self._month_list = sorted(self._months, key=self._months.__getitem__)
-        return self._month_list
 
     def _span(self, pair: int) -> tuple[str | None, str | None, str | None]:
         number, day = self._numbers[pair >> 32], self._days[pair & 0xFFFFFFFF]
@@ -730,10 +728,9 @@ def _per_pair(
     return [pc.take(a, found) for a in lookup(pairs)]
 
 
-def _last_day(period: str) -> str:
+def last_day(period: str) -> str:
     """The last day of the month ``period`` ("YYYY-MM-01"), as text."""
-    first = dt.date.fromisoformat(period)
-    following = (first + dt.timedelta(days=32)).replace(day=1)
+    _first, following = month_bounds(dt.date.fromisoformat(period))
     return (following - dt.timedelta(days=1)).isoformat()
 
 

@@ -62,12 +62,11 @@ from django.db import connection, transaction
 from psycopg.copy import QueuedLibpqWriter
 
 from billing import rating as core
-from billing.cdr_fast import Lookup
+from billing.cdr_fast import Lookup, last_day
 from billing.partitions import (
     TABLE,
     create_detached,
     index_statements,
-    month_bounds,
     partition_exists,
 )
 from billing.pg_copy import SIGNATURE, TRAILER, BinaryCopy, Field
@@ -300,7 +299,7 @@ class DirectLoads:
             return (STAGED,)
         if len(found) == 1:
             seg = self.segments[found[0]]
-            if seg.lo <= period and seg.hi >= _last_day(period):
+            if seg.lo <= period and seg.hi >= last_day(period):
                 self.routed.add(seg.key)
                 return (found[0],)
         return (BY_DAY,)
@@ -625,7 +624,7 @@ class DirectLoads:
         used = pc.add(used, pc.subtract(took_at_end, took_before))
         # Scatter the groups' new state back to their segments.
         where = pc.index_in(
-            pa.array(range(len(state.used)), pa.int64()), value_set=group_segs
+            pa.array(np.arange(len(state.used), dtype=np.int64)), value_set=group_segs
         )
         hit = pc.is_valid(where)
         state.used = pc.if_else(hit, pc.take(used, where), state.used)
@@ -750,12 +749,6 @@ def reserve_ids(count: int) -> tuple[int, int]:
         last = cur.fetchone()[0]
         cur.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")
     return first, last + 1
-
-
-def _last_day(period: str) -> str:
-    """The last day of the month ``period`` ("YYYY-MM-01"), as text."""
-    _first, following = month_bounds(dt.date.fromisoformat(period))
-    return (following - dt.timedelta(days=1)).isoformat()
 
 
 def _micros(value: dt.time) -> int:
